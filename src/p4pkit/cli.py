@@ -26,6 +26,12 @@ def _root() -> None:
     """p4pkit: run pay-for-performance programs end to end, with fairness safeguards."""
 
 
+cms_app = typer.Typer(help="Reproduce CMS programs from CMS's public files.", no_args_is_help=True)
+app.add_typer(cms_app, name="cms")
+measure_app = typer.Typer(help="Compute quality measures.", no_args_is_help=True)
+app.add_typer(measure_app, name="measure")
+
+
 @app.command()
 def version() -> None:
     """Print the p4pkit version."""
