@@ -65,3 +65,24 @@ def test_foreign_keys_point_at_tables_loaded_earlier():
         for fk in spec.foreign_keys:
             assert fk.target_column in TABLES[fk.table].schema.names
             assert order.index(fk.table) <= order.index(name), (name, fk)
+
+
+def test_conform_fills_optional_columns_and_orders_them():
+    from p4pkit.model.schemas import conform
+
+    table = conform("organizations", {"kind": ["practice"], "organization_id": ["P1"], "name": ["Practice 1"]})
+    assert table.schema.equals(TABLES["organizations"].schema)
+    assert table.to_pylist() == [
+        {"organization_id": "P1", "name": "Practice 1", "kind": "practice", "parent_id": None, "national_id": None, "region": None}
+    ]
+
+
+def test_conform_refuses_missing_required_and_unknown_columns():
+    import pytest
+
+    from p4pkit.model.schemas import conform
+
+    with pytest.raises(KeyError, match="required column 'name'"):
+        conform("organizations", {"organization_id": ["P1"], "kind": ["practice"]})
+    with pytest.raises(KeyError, match="not canonical"):
+        conform("organizations", {"organization_id": ["P1"], "name": ["n"], "kind": ["practice"], "colour": ["red"]})

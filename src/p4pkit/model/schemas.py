@@ -272,3 +272,29 @@ TABLES: dict[str, TableSpec] = {
 def empty_table(name: str) -> pa.Table:
     """A zero-row table with the canonical schema, for stages that must emit every table."""
     return TABLES[name].schema.empty_table()
+
+
+def conform(name: str, columns: dict[str, object]) -> pa.Table:
+    """Build a canonical table from whichever columns a producer has, in schema order and types.
+
+    Producers (the synthetic generator, FHIR ingest) name only the columns they fill; nullable
+    columns they leave out become nulls, so adding an optional column to a schema breaks nobody.
+    A missing required column is a bug in the producer and raises KeyError.
+    """
+    schema = TABLES[name].schema
+    lengths = {len(v) for v in columns.values()}  # type: ignore[arg-type]
+    if len(lengths) > 1:
+        raise ValueError(f"{name}: columns of different lengths {sorted(lengths)}")
+    n_rows = lengths.pop() if lengths else 0
+    unknown = set(columns) - set(schema.names)
+    if unknown:
+        raise KeyError(f"{name}: not canonical columns: {sorted(unknown)}")
+    arrays = []
+    for f in schema:
+        if f.name in columns:
+            arrays.append(pa.array(columns[f.name], type=f.type) if not isinstance(columns[f.name], (pa.Array, pa.ChunkedArray)) else columns[f.name].cast(f.type))
+        elif f.nullable:
+            arrays.append(pa.nulls(n_rows, type=f.type))
+        else:
+            raise KeyError(f"{name}: required column '{f.name}' missing")
+    return pa.Table.from_arrays(arrays, schema=schema)
