@@ -1,0 +1,101 @@
+"""Shrinkage, reliability and rank uncertainty against hand-worked values and closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p4pkit.risk.reliability import beta_binomial_reliability, meets_publication_rules, signal_to_noise
+from p4pkit.risk.shrinkage import BetaPrior, fit_beta_prior, rank_uncertainty, shrink
+
+
+def test_signal_to_noise_hand_worked():
+    # between 0.01; within 0.25 / 25 patients = 0.01 of noise -> 0.01 / 0.02
+    assert signal_to_noise(0.01, 0.25, 25) == pytest.approx(0.5)
+    assert signal_to_noise(0.01, [0.25, 0.25], [0, 225]).tolist() == pytest.approx([0.0, 0.9])
+
+
+def test_beta_binomial_reliability_equals_the_adams_form():
+    prior = BetaPrior(6.0, 4.0)
+    n = np.array([1, 10, 40, 250])
+    mean = prior.mean
+    total = prior.alpha + prior.beta
+    expected_within = mean * (1 - mean) * total / (total + 1)  # E[p(1-p)] under the prior
+    adams = signal_to_noise(prior.variance, expected_within, n)
+    assert beta_binomial_reliability(n, prior.alpha, prior.beta) == pytest.approx(adams)
+    assert beta_binomial_reliability([10], 6, 4)[0] == pytest.approx(0.5)
+
+
+def test_posterior_mean_and_weight_hand_worked():
+    result = shrink([3, 0], [10, 0], prior=BetaPrior(2.0, 8.0))
+    # (3 + 2) / (10 + 2 + 8) = 0.25; an entity with no data sits at the prior mean 0.2
+    assert result.shrunk.tolist() == pytest.approx([0.25, 0.2])
+    assert result.reliability.tolist() == pytest.approx([0.5, 0.0])
+    assert result.raw[0] == pytest.approx(0.3) and np.isnan(result.raw[1])
+    # the interval is the Beta(5, 15) 2.5% and 97.5% quantiles
+    assert result.lower[0] == pytest.approx(0.0915, abs=5e-4)
+    assert result.upper[0] == pytest.approx(0.4557, abs=5e-4)
+
+
+def test_fit_recovers_a_known_prior():
+    rng = np.random.default_rng(7)
+    true_p = rng.beta(20, 5, size=3000)
+    n = rng.integers(30, 200, size=true_p.size)
+    x = rng.binomial(n, true_p)
+    prior = fit_beta_prior(x, n)
+    assert prior.mean == pytest.approx(0.8, abs=0.01)
+    assert prior.alpha + prior.beta == pytest.approx(25, rel=0.2)
+
+
+def test_no_real_variation_shrinks_everyone_to_the_mean():
+    x = np.array([50, 49, 51, 50, 50, 52, 48])
+    n = np.full(x.size, 100)
+    result = shrink(x, n)
+    assert result.prior.alpha + result.prior.beta > 1e4
+    assert np.ptp(result.shrunk) < 0.01
+
+
+def test_shrinkage_pulls_small_entities_more():
+    x = np.array([9, 90, 40, 45, 50, 55, 60])
+    n = np.array([10, 100, 100, 100, 100, 100, 100])
+    result = shrink(x, n)
+    mean = result.prior.mean
+    # both have raw rate 0.9; the 10-patient entity moves further towards the mean
+    assert abs(result.shrunk[0] - mean) < abs(result.shrunk[1] - mean)
+    assert result.reliability[0] < result.reliability[1]
+
+
+def test_rank_uncertainty_separates_clear_cases():
+    x = np.array([990, 10, 500, 510, 490, 505, 495, 500])
+    n = np.full(x.size, 1000)
+    ranks = rank_uncertainty(x, n, higher_is_better=True, draws=2000)
+    assert ranks.prob_worst_quartile[1] == pytest.approx(1.0)
+    assert ranks.prob_worst_quartile[0] == pytest.approx(0.0)
+    assert ranks.median_rank[0] == 1 and ranks.median_rank[1] == 8
+    inverse = rank_uncertainty(x, n, higher_is_better=False, draws=2000)
+    assert inverse.prob_worst_quartile[0] == pytest.approx(1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(1, 60)), min_size=4, max_size=30).map(
+        lambda pairs: [(min(x, n), n) for x, n in pairs]
+    )
+)
+def test_worst_quartile_probabilities_sum_to_its_size(pairs):
+    x = np.array([p[0] for p in pairs])
+    n = np.array([p[1] for p in pairs])
+    ranks = rank_uncertainty(x, n, prior=BetaPrior(2.0, 2.0), draws=200)
+    assert ranks.prob_worst_quartile.sum() == pytest.approx(x.size // 4)
+    assert np.all((ranks.rank_lower >= 1) & (ranks.rank_upper <= x.size))
+
+
+def test_publication_rules_need_both_size_and_reliability():
+    assert meets_publication_rules([29, 30, 500], [0.9, 0.69, 0.7]).tolist() == [False, False, True]
+
+
+def test_fit_rejects_impossible_numerators():
+    with pytest.raises(ValueError):
+        fit_beta_prior([5, 1], [4, 10])
