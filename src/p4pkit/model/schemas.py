@@ -180,6 +180,9 @@ ENCOUNTERS = TableSpec(
             # MS-DRG or HRG-like grouping code for inpatient stays.
             _f("drg_code", pa.string()),
             _f("allowed_cost", MONEY),
+            # FHIR Encounter.status (planned, in-progress, finished, cancelled, ...): added for FHIR
+            # ingest, because the eCQMs count only finished encounters as performed.
+            _f("status", pa.string()),
         ]
     ),
     primary_key=("encounter_id",),
@@ -217,6 +220,17 @@ EVENTS = TableSpec(
             _f("negation_reason_code", pa.string()),
             # For medications: days of supply (cumulative medication duration).
             _f("days_supply", pa.int32()),
+            # Added for FHIR ingest, because the QI-Core status checks of the eCQMs need them:
+            # the source resource's category code (Observation laboratory / vital-signs / survey,
+            # Condition problem-list-item / encounter-diagnosis, ServiceRequest category), ...
+            _f("category", pa.string()),
+            # ... Condition.verificationStatus (confirmed, unconfirmed, refuted, entered-in-error), ...
+            _f("verification_status", pa.string()),
+            # ... the request intent (order, plan, proposal): only orders count as active medications, ...
+            _f("intent", pa.string()),
+            # ... and when the fact was recorded or authored (Condition.recordedDate, request authoredOn,
+            # QI-Core `recorded` extension, Observation.issued): the time of a "not done" record.
+            _f("recorded", TIMESTAMP),
         ]
     ),
     primary_key=("event_id",),
