@@ -9,7 +9,8 @@ interrupted load leaves the store exactly as it was.
 Two facts about the pinned engines shape this module: ibis 12's `create_table` from an in-memory
 Arrow table emits SQL that DuckDB 2.0 rejects, so tables are written through the DuckDB connection
 itself and read through Ibis; and DuckDB 2.0 refuses new work on a connection while an `execute()`
-result is unfinished, so Arrow results come from `connection.sql(...).to_arrow_table()`.
+result is unfinished, so Arrow results come from `connection.sql(...).to_arrow_table()` and scalar queries are
+read with `fetchall()` (a `fetchone()` leaves the result unfinished).
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ class Store:
         self.connection.close()
 
     def has_table(self, name: str) -> bool:
-        row = self.connection.execute(
+        rows = self.connection.execute(
             "select count(*) from information_schema.tables where table_name = ? and table_schema = 'main'",
             [name],
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()
+        return bool(rows[0][0])
 
     def table(self, name: str) -> ibis.Table:
         """An Ibis table expression over a stored table."""
@@ -59,8 +60,7 @@ class Store:
         return data.cast(TABLES[name].schema) if name in TABLES else data
 
     def count(self, name: str) -> int:
-        row = self.connection.execute(f'select count(*) from "{name}"').fetchone()
-        return int(row[0]) if row else 0
+        return int(self.connection.execute(f'select count(*) from "{name}"').fetchall()[0][0])
 
     def replace_tables(self, tables: dict[str, pa.Table]) -> None:
         """Create or replace each table from Arrow data, all in one transaction (all or nothing).

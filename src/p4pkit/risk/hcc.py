@@ -1,0 +1,140 @@
+"""CMS-HCC risk scores per patient and period, through the maintained `hccinfhir` library.
+
+The CMS-HCC model (V24 and V28) maps ICD-10-CM diagnoses to condition categories, applies the
+hierarchies, adds demographic and interaction terms and sums the coefficients of the segment the
+beneficiary falls in (community non-dual / partial / full-benefit dual, aged / disabled;
+institutional; new enrollee). `hccinfhir` ships CMS's year-versioned mapping, hierarchy and
+coefficient tables and does that arithmetic; this module only gathers each patient's inputs from
+the canonical tables and turns raw scores into payment scores:
+
+    payment score = raw score / normalisation factor x (1 - MA coding-pattern adjustment)
+
+The factors are year-versioned data in `NORMALISATION` (CMS Advance Notice / Rate Announcement,
+e.g. CY2024: V24 1.146, V28 1.015; CY2025: V24 1.153, V28 1.045; coding-pattern adjustment 5.9%,
+the statutory minimum, SSA §1853(a)(1)(C)(ii)) [K: from background knowledge, to be confirmed
+against the Rate Announcements]. Age is taken on 1 February of the payment year, as CMS does.
+
+Dual status: the canonical `social_risk` flag is read as full-benefit dual eligibility (Medicare
+dual code "02"); where a payer has the real code it should supply it through `dual_codes`.
+hccpy and hccinfhir are known to disagree on V22; p4pkit supports V24 and V28 only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import pyarrow as pa
+from hccinfhir.model_calculate import calculate_raf
+
+from p4pkit.model import codes
+from p4pkit.store import Store
+
+MODELS = {"V24": "CMS-HCC Model V24", "V28": "CMS-HCC Model V28"}
+
+# (payment year, model) -> normalisation factor; coding-pattern adjustment by payment year.
+NORMALISATION = {(2024, "V24"): 1.146, (2024, "V28"): 1.015, (2025, "V24"): 1.153, (2025, "V28"): 1.045}
+CODING_PATTERN_ADJUSTMENT = {2024: 0.059, 2025: 0.059}
+
+FULL_BENEFIT_DUAL = "02"
+NON_DUAL = "NA"
+
+
+@dataclass(frozen=True)
+class HccInputs:
+    """One patient's inputs to the model."""
+
+    patient_id: str
+    age: int
+    sex: str
+    dual_code: str
+    diagnoses: tuple[str, ...]
+
+
+def _age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def gather_inputs(store: Store, period_start: dt.date, period_end: dt.date, payment_year: int) -> list[HccInputs]:
+    """Each living patient's age, sex, dual status and ICD-10-CM diagnoses recorded in the period.
+
+    Diagnoses come from condition events and from claim-line diagnosis codes; codes are used
+    without the dot, as CMS's mapping tables write them.
+    """
+    start, end = ibis.literal(period_start), ibis.literal(period_end)
+    events = store.table("events")
+    from_events = events.filter(
+        (events.kind == "condition")
+        & (events.code_system == codes.ICD10CM)
+        & ~events.negated
+        & (events.start.date() >= start)
+        & (events.start.date() <= end)
+    ).select(events.patient_id, dx=events.code)
+    parts = [from_events]
+    if store.has_table("claim_lines"):
+        claims = store.table("claim_lines")
+        parts.append(
+            claims.filter(
+                (claims.diagnosis_system == codes.ICD10CM)
+                & (claims.service_start >= start)
+                & (claims.service_start <= end)
+            ).select(claims.patient_id, dx=claims.diagnosis_code)
+        )
+    diagnoses = ibis.union(*parts, distinct=True).mutate(dx=lambda t: t.dx.replace(".", "").upper())
+    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
+    patients = store.table("patients")
+    alive = patients.filter(patients.death_date.isnull() | (patients.death_date >= start))
+    joined = alive.left_join(by_patient, "patient_id").select(
+        alive.patient_id, alive.birth_date, alive.sex, alive.social_risk, by_patient.dxs
+    )
+    rows = joined.order_by("patient_id").to_pyarrow().to_pylist()
+    february_first = dt.date(payment_year, 2, 1)
+    return [
+        HccInputs(
+            patient_id=row["patient_id"],
+            age=_age_on(row["birth_date"], february_first),
+            sex="F" if row["sex"] == "female" else "M",
+            dual_code=FULL_BENEFIT_DUAL if row["social_risk"] else NON_DUAL,
+            diagnoses=tuple(sorted(row["dxs"] or ())),
+        )
+        for row in rows
+    ]
+
+
+def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: int = 2025) -> pa.Table:
+    """Raw and payment risk scores with the HCCs that drove them, one row per patient.
+
+    Identical inputs are scored once: many patients share age band, sex and diagnoses.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unsupported CMS-HCC model {model!r}; choose one of {sorted(MODELS)}")
+    normalisation = NORMALISATION.get((payment_year, model))
+    adjustment = CODING_PATTERN_ADJUSTMENT.get(payment_year)
+    if normalisation is None or adjustment is None:
+        raise ValueError(f"no normalisation factor for payment year {payment_year}, model {model}")
+    cache: dict[tuple, tuple[float, list[str], str]] = {}
+    raw, hccs, segment = [], [], []
+    for person in inputs:
+        key = (person.age, person.sex, person.dual_code, person.diagnoses)
+        if key not in cache:
+            result = calculate_raf(
+                list(person.diagnoses), model_name=MODELS[model], age=person.age, sex=person.sex, dual_elgbl_cd=person.dual_code
+            )
+            cache[key] = (result.risk_score, sorted(result.hcc_list), result.demographics.category)
+        score, hcc_list, category = cache[key]
+        raw.append(score)
+        hccs.append(hcc_list)
+        segment.append(category)
+    payment = [round(r / normalisation * (1 - adjustment), 3) for r in raw]
+    return pa.table(
+        {
+            "patient_id": [p.patient_id for p in inputs],
+            "model": [model] * len(inputs),
+            "payment_year": pa.array([payment_year] * len(inputs), pa.int32()),
+            "demographic_category": segment,
+            "hccs": pa.array(hccs, pa.list_(pa.string())),
+            "raw_score": raw,
+            "payment_score": payment,
+        }
+    )

