@@ -4,6 +4,7 @@ the result. User mistakes (`UserError`) become a readable message and exit code 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -30,6 +31,31 @@ cms_app = typer.Typer(help="Reproduce CMS programs from CMS's public files.", no
 app.add_typer(cms_app, name="cms")
 measure_app = typer.Typer(help="Compute quality measures.", no_args_is_help=True)
 app.add_typer(measure_app, name="measure")
+
+
+@cms_app.command("hvbp")
+def cms_hvbp(
+    input: Path = typer.Option(..., "--input", help="Folder with the four hvbp_*.csv domain files."),
+    out: Path = typer.Option(..., "--out", help="Folder to write tps.csv into."),
+) -> None:
+    """Hospital VBP: domain scores and Total Performance Score from CMS's domain files."""
+    from p4pkit.cms.hvbp import run_hvbp
+
+    table = run_hvbp(input, out)
+    console.print(f"{len(table)} hospitals scored, {int(table['Total Performance Score'].notna().sum())} with a TPS → {out / 'tps.csv'}")
+
+
+@cms_app.command("hacrp")
+def cms_hacrp(
+    input: Path = typer.Option(..., "--input", help="HAC Reduction Program hospital file (CSV)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write hacrp.csv into."),
+) -> None:
+    """HAC Reduction Program: Total HAC Score and payment reduction from CMS's hospital file."""
+    from p4pkit.cms.hacrp import run_hacrp
+
+    table = run_hacrp(input, out)
+    penalised = int((table["Payment Reduction"] == "Yes").sum())
+    console.print(f"{len(table)} hospitals, {penalised} with a payment reduction → {out / 'hacrp.csv'}")
 
 
 @app.command()

@@ -105,6 +105,20 @@ def facility_ids(values: pd.Series) -> pd.Series:
     return text.where(~digits, text.str.zfill(6))
 
 
+def unique_facility_ids(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
+    """The facility-id column as 6-character CCNs, refusing blanks and repeats (one row per hospital)."""
+    ids = facility_ids(frame[column])
+    problems = [Problem(file, int(i) + 1, column, "facility id is blank") for i in np.flatnonzero((ids == "").to_numpy())]
+    repeated = ids.duplicated(keep="first") & (ids != "")
+    problems += [
+        Problem(file, int(i) + 1, column, f"facility id '{ids.iloc[i]}' appears on an earlier row")
+        for i in np.flatnonzero(repeated.to_numpy())
+    ]
+    if problems:
+        raise UserError(f"{file} must have one row per hospital", problems)
+    return ids
+
+
 def write_csv_atomically(frame: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
     """Write `frame` to `out_dir/name` so that a crash leaves either the old file or the new one.
 

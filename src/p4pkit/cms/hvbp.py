@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from p4pkit.cms._files import facility_ids, parse_numbers, read_cms_csv, write_csv_atomically
+from p4pkit.cms._files import parse_numbers, read_cms_csv, unique_facility_ids, write_csv_atomically
 from p4pkit.errors import Problem, UserError
 from p4pkit.programs.hvbp import hvbp_scores
 
@@ -90,7 +90,7 @@ def _read_domain_file(
     combined = [f"{COMBINED_SSI} Measure Score"] if domain == "safety" else []
     frame = read_cms_csv(path, [FACILITY, *columns, *combined])
     numbers = parse_numbers(frame, [*columns, *combined], path.name)
-    entity = facility_ids(frame[FACILITY])
+    entity = unique_facility_ids(frame, FACILITY, path.name)
     rates = pd.concat(
         [
             pd.DataFrame({"entity_id": entity, "measure_id": m})
