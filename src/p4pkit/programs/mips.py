@@ -97,7 +97,7 @@ def measure_points(
     measure earns 0 points (3 for small practices). Measures topped out two years running
     (`isToppedOutByProgram`) are capped at 7 points.
     """
-    _require_columns(results, "quality results",
+    require_columns(results, "quality results",
                      ("entity_id", "measure_id", "submission_method", "numerator", "denominator", "reported", "eligible"))
     keyed = benchmarks.set_index(["measure_id", "submission_method"])
     if not keyed.index.is_unique:
@@ -141,7 +141,7 @@ def quality_category_score(
     Source: 42 CFR 414.1380(b)(1) (quality performance category score; small practice bonus of 6 points
     added to the numerator from PY2023) [K for the bonus amount].
     """
-    _require_columns(points, "measure points", ("entity_id", "points"))
+    require_columns(points, "measure points", ("entity_id", "points"))
     rows = []
     for entity_id, group in points.groupby("entity_id", sort=True):
         best = group["points"].nlargest(required_measures)
@@ -169,7 +169,7 @@ def final_scores(categories: pd.DataFrame, *, performance_threshold: float = 75.
     capped at 100. An entity scored in fewer than two categories gets a final score equal to the
     performance threshold (a neutral adjustment). Source: 42 CFR 414.1380(c) [K for the redistribution].
     """
-    _require_columns(categories, "category scores", ("entity_id",))
+    require_columns(categories, "category scores", ("entity_id",))
     rows = []
     for record in categories.to_dict("records"):
         scored = [c for c in CATEGORIES if c in record and not pd.isna(record[c])]
@@ -207,7 +207,7 @@ def payment_adjustments(
     with `allocate`, so the books balance to the cent. If SF would exceed 3 it is capped and the
     positive side pays less than the negative side collects (as the statute allows).
     """
-    _require_columns(scores, "final scores", ("entity_id", "final_score", "allowed_charges"))
+    require_columns(scores, "final scores", ("entity_id", "final_score", "allowed_charges"))
     pt = to_decimal(performance_threshold)
     quarter = pt / 4
     charges = [to_decimal(c) for c in scores["allowed_charges"]]
@@ -238,7 +238,9 @@ def payment_adjustments(
     })
 
 
-def _require_columns(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+def require_columns(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    """Raise `UserError` naming every required column missing from an input table (shared by the
+    entity-level program models in this package)."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise UserError(f"{name}: missing column(s) {', '.join(missing)}",

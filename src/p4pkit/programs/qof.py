@@ -1,0 +1,154 @@
+"""UK Quality and Outcomes Framework (England): indicator points and practice payments.
+
+Tables are pandas DataFrames, one row per practice × indicator (results, points, payments) or per
+practice × indicator group (registers). Achievement is a percentage (0-100).
+
+Formulas (NHS England QOF guidance 2023/24 and the Statement of Financial Entitlements, Annex D; see
+`docs/programs/qof.md` for what was confirmed and what is still [K]):
+
+- achievement D = 100 × A / (B − C): A numerator, B eligible patients, C Personalised Care Adjustments
+  (PCAs, the successor of exception reporting);
+- points H = G × (D − E)/(F − E), 0 when D ≤ E and G when D ≥ F (E lower, F upper threshold, G the
+  indicator's maximum points);
+- payment = H × £ per point × CPI × APDF, with CPI = practice list size / national average list size
+  and APDF = practice prevalence / national prevalence of the indicator group's register. Indicators
+  whose group has no prevalence (`NO_PREVALENCE_FLAG`) and the Quality Improvement domain use CPI only.
+  England has used this linear APDF since 2009/10; the square-root and floor of 2004-2009 are gone.
+
+The 2023/24 indicator catalogue (76 indicators, 635 points) is read from NHS England's published
+`INDICATOR_REFERENCE_CONTROL.csv`. Thresholds are not in that file: they come from the guidance, as a
+table the program supplies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from p4pkit.errors import Problem, UserError
+from p4pkit.programs.mips import require_columns
+from p4pkit.programs.money import round_money, to_decimal
+
+# £ per QOF point by financial year (methodologies.md §6: Lincs LMC, Primary Care IT, Pulse [S]).
+POUNDS_PER_POINT: dict[str, Decimal] = {
+    "2022/23": Decimal("207.56"),
+    "2023/24": Decimal("213.43"),
+    "2024/25": Decimal("220.62"),
+}
+
+
+def load_indicator_catalogue(path: str | Path) -> pd.DataFrame:
+    """The QOF indicator catalogue: indicator_code, group_code, domain_code, max_points, is_register,
+    is_manual, prevalence_adjusted (False for groups without prevalence and for the QI domain)."""
+    raw = pd.read_csv(path, dtype=str)
+    needed = ("INDICATOR_CODE", "GROUP_CODE", "DOMAIN_CODE", "INDICATOR_POINT_VALUE", "REGISTER_FLAG",
+              "NO_PREVALENCE_FLAG", "AUTOMATIC_MANUAL_ENTRY")
+    require_columns(raw, str(path), needed)
+    return pd.DataFrame({
+        "indicator_code": raw["INDICATOR_CODE"],
+        "group_code": raw["GROUP_CODE"],
+        "domain_code": raw["DOMAIN_CODE"],
+        "max_points": raw["INDICATOR_POINT_VALUE"].astype(int),
+        "is_register": raw["REGISTER_FLAG"].eq("1"),
+        "is_manual": raw["AUTOMATIC_MANUAL_ENTRY"].eq("M"),
+        "prevalence_adjusted": raw["NO_PREVALENCE_FLAG"].isna() & raw["DOMAIN_CODE"].ne("QI"),
+    })
+
+
+def threshold_points(achievement: float, lower: float, upper: float, max_points: float) -> float:
+    """Points for one achievement (percent): 0 at or below the lower threshold, full points at or
+    above the upper threshold, linear in between (QOF guidance, "calculation of achievement")."""
+    if achievement <= lower:
+        return 0.0
+    if achievement >= upper:
+        return float(max_points)
+    return max_points * (achievement - lower) / (upper - lower)
+
+
+def score_indicators(results: pd.DataFrame, catalogue: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+    """Points per practice × indicator.
+
+    `results`: practice_id, indicator_code, numerator, eligible, pcas. For register indicators the
+    numerator is the register size and for manual QI indicators 1 when the activity was done: both earn
+    their full points when the numerator is above zero. Other indicators need a row in `thresholds`
+    (indicator_code, lower, upper, in percent).
+    """
+    require_columns(results, "QOF results", ("practice_id", "indicator_code", "numerator", "eligible", "pcas"))
+    require_columns(thresholds, "QOF thresholds", ("indicator_code", "lower", "upper"))
+    merged = results.merge(catalogue, on="indicator_code", how="left", validate="many_to_one")
+    merged = merged.merge(thresholds, on="indicator_code", how="left", validate="many_to_one")
+    problems = []
+    for row_number, row in enumerate(merged.itertuples(index=False), start=1):
+        if pd.isna(row.max_points):
+            problems.append(Problem("QOF results", row_number, "indicator_code", f"{row.indicator_code} is not in the catalogue"))
+        elif not (row.is_register or row.is_manual) and pd.isna(row.lower):
+            problems.append(Problem("QOF thresholds", None, "indicator_code", f"no thresholds for {row.indicator_code}"))
+        elif not (row.is_register or row.is_manual) and row.pcas > row.eligible:
+            problems.append(Problem("QOF results", row_number, "pcas", "more PCAs than eligible patients"))
+    if problems:
+        raise UserError("QOF results cannot be scored", problems,
+                        hint="Use the 2023/24 indicator codes and give lower/upper thresholds for every indicator scored on achievement.")
+    achievement, points = [], []
+    for row in merged.itertuples(index=False):
+        if row.is_register or row.is_manual:
+            achievement.append(float("nan"))
+            points.append(float(row.max_points) if row.numerator > 0 else 0.0)
+            continue
+        denominator = row.eligible - row.pcas
+        value = 100.0 * row.numerator / denominator if denominator > 0 else 0.0
+        achievement.append(value)
+        points.append(threshold_points(value, row.lower, row.upper, row.max_points))
+    merged["achievement"] = achievement
+    merged["points"] = points
+    return merged[["practice_id", "indicator_code", "group_code", "prevalence_adjusted", "max_points",
+                   "achievement", "points"]]
+
+
+def prevalence_factors(registers: pd.DataFrame, list_sizes: pd.DataFrame,
+                       national_prevalence: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """APDF per practice × group: practice prevalence (register / list size) ÷ national prevalence.
+
+    `registers`: practice_id, group_code, register. `list_sizes`: practice_id, list_size. National
+    prevalence per group is taken from `national_prevalence` (a fraction) when given, else computed
+    from the practices in the table (Σ registers / Σ list sizes), right when the table is all England.
+    """
+    require_columns(registers, "QOF registers", ("practice_id", "group_code", "register"))
+    require_columns(list_sizes, "QOF list sizes", ("practice_id", "list_size"))
+    table = registers.merge(list_sizes, on="practice_id", how="left", validate="many_to_one")
+    if table["list_size"].isna().any() or (table["list_size"] <= 0).any():
+        raise UserError("every practice with a register needs a positive list size",
+                        [Problem("QOF list sizes", None, "list_size", "missing or not positive")])
+    if national_prevalence is None:
+        totals = table.groupby("group_code")[["register", "list_size"]].sum()
+        national_prevalence = (totals["register"] / totals["list_size"]).to_dict()
+    table["practice_prevalence"] = table["register"] / table["list_size"]
+    table["national_prevalence"] = table["group_code"].map(national_prevalence)
+    table["apdf"] = table["practice_prevalence"] / table["national_prevalence"]
+    return table[["practice_id", "group_code", "practice_prevalence", "national_prevalence", "apdf"]]
+
+
+def payments(points: pd.DataFrame, list_sizes: pd.DataFrame, apdf: pd.DataFrame, *,
+             value_per_point: Decimal, national_average_list_size: int) -> pd.DataFrame:
+    """£ per practice × indicator: points × value_per_point × CPI × APDF (APDF only where the
+    indicator is prevalence adjusted), rounded half-up to the penny once per line."""
+    require_columns(list_sizes, "QOF list sizes", ("practice_id", "list_size"))
+    table = points.merge(list_sizes, on="practice_id", how="left", validate="many_to_one")
+    table = table.merge(apdf[["practice_id", "group_code", "apdf"]], on=["practice_id", "group_code"], how="left")
+    missing = table["prevalence_adjusted"] & table["apdf"].isna() & (table["points"] > 0)
+    if missing.any():
+        first = table[missing].iloc[0]
+        raise UserError("prevalence-adjusted indicators need the practice's register",
+                        [Problem("QOF registers", None, "group_code", f"no register for group {first.group_code}")])
+    national = to_decimal(national_average_list_size)
+    amounts, cpis = [], []
+    for row in table.itertuples(index=False):
+        cpi = to_decimal(int(row.list_size)) / national
+        factor = to_decimal(float(row.apdf)) if row.prevalence_adjusted and row.points > 0 else Decimal(1)
+        cpis.append(cpi)
+        amounts.append(round_money(to_decimal(float(row.points)) * value_per_point * cpi * factor))
+    table["cpi"] = cpis
+    table["amount"] = amounts
+    return table[["practice_id", "indicator_code", "points", "cpi", "apdf", "amount"]]
