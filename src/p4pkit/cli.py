@@ -58,6 +58,39 @@ def cms_hacrp(
     console.print(f"{len(table)} hospitals, {penalised} with a payment reduction → {out / 'hacrp.csv'}")
 
 
+@cms_app.command("mssp")
+def cms_mssp(
+    input: Path = typer.Option(..., "--input", help="MSSP ACO Results public use file (CSV)."),
+    year: int = typer.Option(..., "--year", help="Performance year of the file (selects the year's rules)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write mssp.csv into."),
+) -> None:
+    """Shared Savings Program: savings rate, MSR, sharing and loss rates and earned savings or losses per ACO."""
+    from p4pkit.cms.mssp import run_mssp
+
+    table = run_mssp(input, year, out)
+    earned = table["EarnSaveLoss"]
+    console.print(f"{len(table)} ACOs: {int((earned > 0).sum())} share savings, {int((earned < 0).sum())} owe losses → {out / 'mssp.csv'}")
+
+
+@cms_app.command("hrrp")
+def cms_hrrp(
+    input: Path = typer.Option(..., "--input", help="HRRP hospital file (CSV, one row per hospital and condition)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write hrrp.csv (and hrrp_payment.csv) into."),
+    supplemental: Path | None = typer.Option(None, "--supplemental", help="Per-hospital peer group or dual proportion and DRG ratios (see docs/programs/hrrp.md)."),
+    fiscal_year: int = typer.Option(2024, "--fiscal-year", help="Fiscal year of the payment adjustment (selects the floor)."),
+    neutrality_modifier: float | None = typer.Option(None, "--neutrality-modifier", help="Use CMS's published modifier instead of solving it."),
+) -> None:
+    """Hospital Readmissions Reduction Program: ERRs, public-reporting suppression and, with supplemental inputs, the payment adjustment factor."""
+    from p4pkit.cms.hrrp import run_hrrp
+
+    tables = run_hrrp(input, out, supplemental, fiscal_year, neutrality_modifier)
+    summary = f"{len(tables['hrrp.csv'])} hospital-condition rows → {out / 'hrrp.csv'}"
+    if "hrrp_payment.csv" in tables:
+        payment = tables["hrrp_payment.csv"]
+        summary += f"; {int((payment['Payment Adjustment Factor'] < 1).sum())} of {len(payment)} hospitals penalised → {out / 'hrrp_payment.csv'}"
+    console.print(summary)
+
+
 @app.command()
 def version() -> None:
     """Print the p4pkit version."""
