@@ -42,7 +42,7 @@ def test_canonical_units_are_ucum():
 
 
 def test_unknown_unit_is_refused_with_the_accepted_ones():
-    with pytest.raises(units.UnitError, match=r"unit 'g/L' is not known for LOINC 2345-7 \(glucose\); use one of: mg/dl, mmol/l"):
+    with pytest.raises(units.UnitError, match=r"unit 'g/L' is not known for LOINC 2345-7 \(glucose\); use one of: mg/dL, mmol/L"):
         units.to_canonical(1.0, "2345-7", "g/L")
     with pytest.raises(units.UnitError, match="no canonical unit"):
         units.to_canonical(1.0, "1234-5", "%")

@@ -68,12 +68,17 @@ CHOLESTEROL_MMOL_TO_MG = Linear(38.67, 0.0, "cholesterol molar mass 386.65 g/mol
 class Quantity:
     """A kind of result with one canonical unit and the units it may arrive in.
 
-    `units` maps a unit key (see `unit_key`) to the conversion into `canonical_unit`.
+    `units` maps each accepted spelling (UCUM first) to the conversion into `canonical_unit`; spellings
+    are compared through `unit_key`.
     """
 
     name: str
     canonical_unit: str
     units: dict[str, Linear]
+
+    def find(self, unit: str) -> Linear | None:
+        key = unit_key(unit)
+        return next((linear for spelling, linear in self.units.items() if unit_key(spelling) == key), None)
 
 
 def unit_key(unit: str) -> str:
@@ -82,9 +87,9 @@ def unit_key(unit: str) -> str:
 
 
 HBA1C = Quantity("HbA1c", "%", {"%": IDENTITY, "percent": IDENTITY, "mmol/mol": IFCC_TO_NGSP})
-GLUCOSE = Quantity("glucose", "mg/dL", {"mg/dl": IDENTITY, "mmol/l": GLUCOSE_MMOL_TO_MG})
-BLOOD_PRESSURE = Quantity("blood pressure", "mm[Hg]", {"mm[hg]": IDENTITY, "mmhg": IDENTITY, "kpa": KPA_TO_MMHG})
-CHOLESTEROL = Quantity("total cholesterol", "mg/dL", {"mg/dl": IDENTITY, "mmol/l": CHOLESTEROL_MMOL_TO_MG})
+GLUCOSE = Quantity("glucose", "mg/dL", {"mg/dL": IDENTITY, "mmol/L": GLUCOSE_MMOL_TO_MG})
+BLOOD_PRESSURE = Quantity("blood pressure", "mm[Hg]", {"mm[Hg]": IDENTITY, "mmHg": IDENTITY, "kPa": KPA_TO_MMHG})
+CHOLESTEROL = Quantity("total cholesterol", "mg/dL", {"mg/dL": IDENTITY, "mmol/L": CHOLESTEROL_MMOL_TO_MG})
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ def conversion(code: str, unit: str) -> Linear:
     coded = NORMALISED.get(code)
     if coded is None:
         raise UnitError(f"LOINC {code} has no canonical unit in p4pkit")
-    linear = coded.quantity.units.get(unit_key(unit))
+    linear = coded.quantity.find(unit)
     if linear is None:
         raise UnitError(f"unit '{unit}' is not known for LOINC {code} ({coded.quantity.name}); {accepted_units(code)}")
     return linear
@@ -160,7 +165,7 @@ def normalise(system: ibis.Value, code: ibis.Value, value: ibis.Value, unit: ibi
     value_cases, unit_cases, known_cases = [], [], []
     for loinc, coded in NORMALISED.items():
         for spelling, linear in coded.quantity.units.items():
-            match = applies & (code == loinc) & (key == spelling)
+            match = applies & (code == loinc) & (key == unit_key(spelling))
             value_cases.append((match, linear.apply(value)))
             unit_cases.append((match, ibis.literal(coded.quantity.canonical_unit)))
             known_cases.append(match)

@@ -1,0 +1,146 @@
+"""Finding the table files in a folder and staging them, as given, in temporary DuckDB tables.
+
+A folder holds `<table>.csv` or `<table>.parquet` for any subset of the canonical tables. Each file
+is copied into a temporary table of the store's connection exactly as written (CSV: every value as
+text), so that the checks in `checks.py` can report the value the user wrote and the quarantine
+file can hand it back. Row numbers are DuckDB row ids + 1: the scan keeps file order, so they are
+the 1-based data rows of the file (the CSV header is row 0).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from p4pkit.errors import Problem, UserError
+from p4pkit.model.schemas import TABLES
+
+FORMATS = (".csv", ".parquet")
+
+
+def accepted_names() -> str:
+    """The file names a load folder may hold, for error messages."""
+    return ", ".join(f"{name}{ext}" for name in TABLES for ext in FORMATS)
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One table file of the folder and the names of its temporary tables."""
+
+    table: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def raw(self) -> str:
+        """Temporary table holding the file as written."""
+        return f"__p4p_raw_{self.table}"
+
+    @property
+    def typed(self) -> str:
+        """Temporary table holding the parsed, canonical values (see `checks.build_typed`)."""
+        return f"__p4p_typed_{self.table}"
+
+
+def discover(folder: Path) -> list[SourceFile]:
+    """The table files of `folder` in load order (foreign-key order); refuses anything else in it.
+
+    Hidden files (names starting with ".") are ignored; any other unknown name is an error, because
+    a misspelt file name would otherwise be skipped silently.
+    """
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder", hint="Give the folder holding the table files, e.g. patients.csv.")
+    found: dict[str, SourceFile] = {}
+    problems = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        table, suffix = path.stem, path.suffix.lower()
+        if not (path.is_file() and suffix in FORMATS and table in TABLES):
+            problems.append(Problem(path.name, None, None, f"not a table file; accepted names are {accepted_names()}"))
+        elif table in found:
+            problems.append(Problem(path.name, None, None, f"{found[table].name} also holds table {table}; keep one"))
+        else:
+            found[table] = SourceFile(table, path)
+    if problems:
+        raise UserError(f"{folder}: unexpected files; nothing was loaded.", problems)
+    if not found:
+        raise UserError(f"{folder}: no table files; nothing was loaded.", hint=f"Accepted names: {accepted_names()}.")
+    return [found[name] for name in TABLES if name in found]
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
+
+
+def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
+    """Copy the file into its raw temporary table; returns the file's column names.
+
+    CSV is read with a fixed dialect (comma, double quotes, header line) and every value as text,
+    so nothing is guessed: types are checked, with row numbers, afterwards.
+    """
+    path = quote_literal(str(source.path))
+    if source.path.suffix.lower() == ".csv":
+        header = _csv_header(source.path)
+        if not header:
+            raise UserError(f"{source.name}: empty file; nothing was loaded.", [Problem(source.name, None, None, "no header line")])
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            problems = [Problem(source.name, None, c, "column named more than once in the header") for c in repeated]
+            raise UserError(f"{source.name}: repeated columns; nothing was loaded.", problems)
+        columns = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header) + "}"
+        reader = f"read_csv({path}, columns={columns}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"')"
+    else:
+        reader = f"read_parquet({path})"
+    try:
+        con.execute(f"create or replace temp table {source.raw} as select * from {reader}")
+    except duckdb.Error as error:
+        raise UserError(
+            f"{source.name}: cannot be read; nothing was loaded.",
+            [Problem(source.name, None, None, _engine_reason(error))],
+            hint="CSV files must be comma-separated UTF-8 with a header line and double-quoted text.",
+        ) from None
+    return [row[0] for row in con.execute(f"select column_name from (describe {source.raw})").fetchall()]
+
+
+def _engine_reason(error: duckdb.Error) -> str:
+    """DuckDB's reason without the offending line itself, which may hold patient identifiers."""
+    kept = []
+    for line in str(error).splitlines():
+        if line.startswith("Possible fixes"):
+            break
+        if line.strip() and not line.startswith("Original Line"):
+            kept.append(line.strip())
+    return " ".join(kept)
+
+
+def check_columns(source: SourceFile, columns: list[str]) -> list[Problem]:
+    """Whole-file problems: a required column missing, or a column the table does not have."""
+    spec = TABLES[source.table]
+    problems = [
+        Problem(source.name, None, name, f"required column missing; add a column named {name}")
+        for name in spec.required
+        if name not in columns
+    ]
+    canonical = ", ".join(spec.schema.names)
+    problems += [
+        Problem(source.name, None, name, f"not a column of {source.table}; columns are: {canonical}")
+        for name in columns
+        if name not in spec.schema.names
+    ]
+    return problems

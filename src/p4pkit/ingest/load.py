@@ -1,0 +1,147 @@
+"""`load_folder`: validate a folder of CSV/Parquet table files and load it into the store, all or nothing.
+
+The load rule (also in `docs/data-model.md` and `p4p load --help`):
+- By default a load APPENDS to the tables it names. A row whose primary key is already stored is a
+  problem, so loading the same folder twice can never count anything twice.
+- With `replace=True` (`--replace`) each table named in the folder REPLACES the stored table whole;
+  tables the folder does not name are kept, and the load is refused if their rows would point at
+  rows the replacement removes. Reloading a corrected folder with `--replace` is therefore safe and
+  idempotent.
+- When any row has a problem nothing is loaded, unless a quarantine file is given: then the
+  rejected rows (and rows depending on them) go to that file with their reasons, and the rest load.
+
+Atomicity: validation happens in temporary tables; the store changes in one transaction
+(`Store.write_queries`). A new database file is built beside its final name and moved into place, so
+an interrupted load leaves either the old store or none, never part of a load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from p4pkit.errors import Problem, UserError
+from p4pkit.ingest.checks import Validation
+from p4pkit.ingest.files import FORMATS, check_columns, discover, quote_literal, stage
+from p4pkit.store import Store
+
+# How many problems are kept for the message; the total is always counted.
+PROBLEMS_SHOWN = 1000
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load did: rows read, loaded and set aside per table, and the problems found."""
+
+    db_path: Path
+    replace: bool
+    files: dict[str, str]
+    rows_read: dict[str, int]
+    rows_loaded: dict[str, int]
+    rows_quarantined: dict[str, int]
+    problem_count: int
+    problems: tuple[Problem, ...]
+    quarantine: Path | None
+
+    def summary(self) -> pa.Table:
+        """One row per loaded table: file, rows read, loaded and quarantined."""
+        names = list(self.files)
+        return pa.table(
+            {
+                "table": names,
+                "file": [self.files[n] for n in names],
+                "rows_read": pa.array([self.rows_read[n] for n in names], pa.int64()),
+                "rows_loaded": pa.array([self.rows_loaded[n] for n in names], pa.int64()),
+                "rows_quarantined": pa.array([self.rows_quarantined[n] for n in names], pa.int64()),
+            }
+        )
+
+
+def load_folder(folder: str | Path, db_path: str | Path, quarantine: str | Path | None = None, *, replace: bool = False) -> LoadReport:
+    """Validate every table file in `folder` and load it into the store at `db_path`.
+
+    Raises `UserError` (listing file, row and column of each problem) and leaves the store as it was
+    when anything is wrong and no `quarantine` file is given. With `quarantine` (.csv or .parquet),
+    rejected rows are written there with their reasons and the others are loaded.
+    """
+    folder, db_path = Path(folder), Path(db_path)
+    quarantine = None if quarantine is None else Path(quarantine)
+    if quarantine is not None and quarantine.suffix.lower() not in FORMATS:
+        raise UserError(f"{quarantine}: the quarantine file must end in .csv or .parquet")
+    sources = discover(folder)
+    if db_path.exists():
+        with Store(db_path) as store:
+            return _load(store, sources, db_path, quarantine, replace)
+    building = db_path.with_name(f".{db_path.name}.loading")
+    _remove_database(building)
+    try:
+        with Store(building) as store:
+            report = _load(store, sources, db_path, quarantine, replace)
+        os.replace(building, db_path)
+        return report
+    finally:
+        _remove_database(building)
+
+
+def _remove_database(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _load(store: Store, sources: list, db_path: Path, quarantine: Path | None, replace: bool) -> LoadReport:
+    con = store.connection
+    con.execute("set TimeZone = 'UTC'")
+    columns, problems = {}, []
+    for source in sources:
+        columns[source.table] = stage(con, source)
+        problems += check_columns(source, columns[source.table])
+    if problems:
+        raise UserError("The files do not have the columns of their tables; nothing was loaded.", problems)
+
+    validation = Validation(store, sources, columns, replace)
+    validation.run()
+    kept = validation.kept_reference_problems()
+    if kept:
+        raise UserError("--replace would leave stored rows pointing at nothing; nothing was loaded.", kept)
+    count = validation.problem_count()
+    shown = validation.problems(PROBLEMS_SHOWN)
+    if count and quarantine is None:
+        raise UserError(
+            f"{count} problem(s) found; nothing was loaded.",
+            shown,
+            hint="Fix the rows listed and load again, or pass --quarantine FILE to load the good rows and set the others aside.",
+        )
+
+    read = {s.table: store.count(s.raw) for s in sources}
+    rejected = validation.rejected_rows()
+    pending = None if quarantine is None else _write_quarantine(store, validation, quarantine)
+    try:
+        store.write_queries({s.table: validation.accepted(s.table) for s in sources}, append=not replace)
+        if pending is not None:
+            os.replace(pending, quarantine)
+    finally:
+        if pending is not None:
+            pending.unlink(missing_ok=True)
+    return LoadReport(
+        db_path=db_path,
+        replace=replace,
+        files={s.table: s.name for s in sources},
+        rows_read=read,
+        rows_loaded={t: read[t] - rejected[t] for t in read},
+        rows_quarantined=rejected,
+        problem_count=count,
+        problems=tuple(shown),
+        quarantine=quarantine,
+    )
+
+
+def _write_quarantine(store: Store, validation: Validation, quarantine: Path) -> Path:
+    """Write the rejected rows to a temporary file beside `quarantine`; the caller moves it into place."""
+    pending = quarantine.with_name(f".{quarantine.name}.writing")
+    fmt = "parquet" if quarantine.suffix.lower() == ".parquet" else "csv, header true"
+    query = f"select * from ({validation.quarantine_query()}) order by {validation.file_order('source_file')}, row"
+    store.connection.execute(f"copy ({query}) to {quote_literal(str(pending))} (format {fmt})")
+    return pending
