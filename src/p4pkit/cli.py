@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from p4pkit import __version__
 from p4pkit.errors import UserError
@@ -92,6 +93,32 @@ def cms_hrrp(
 
 
 @app.command()
+def load(
+    folder: Path = typer.Argument(..., help="Folder of <table>.csv or <table>.parquet files (organizations, clinicians, patients, enrollments, encounters, events, claim_lines)."),
+    db: Path = typer.Option(..., "--db", help="DuckDB store to load into (created if missing)."),
+    quarantine: Path | None = typer.Option(None, "--quarantine", help="Write rejected rows with their reasons to this .csv or .parquet file and load the rest."),
+    replace: bool = typer.Option(False, "--replace", help="Replace each table the folder names instead of appending to it."),
+) -> None:
+    """Validate a folder of table files and load it into the store, all or nothing.
+
+    Loads APPEND to the tables the folder names; a row whose key is already stored is rejected, so a folder can never be counted twice. To reload corrected files, use --replace: each table named in the folder then replaces the stored one (other tables are kept).
+
+    Any problem loads nothing unless --quarantine is given. Row numbers count data rows from 1 (the CSV header is row 0).
+    """
+    from rich.table import Table
+
+    from p4pkit.ingest import load_folder
+
+    report = load_folder(folder, db, quarantine, replace=replace)
+    table = Table("table", "file", "rows read", "rows loaded", "rows quarantined", title=f"{'Replaced' if replace else 'Appended'} into {db}")
+    for row in report.summary().to_pylist():
+        table.add_row(row["table"], row["file"], *(f"{row[k]:,}" for k in ("rows_read", "rows_loaded", "rows_quarantined")))
+    Console().print(table)
+    if report.quarantine is not None:
+        console.print(f"{sum(report.rows_quarantined.values()):,} rows set aside with their reasons in {report.quarantine}", highlight=False, markup=False)
+
+
+@app.command()
 def version() -> None:
     """Print the p4pkit version."""
     print(__version__)
@@ -102,5 +129,5 @@ def main() -> None:
     try:
         app()
     except UserError as error:
-        console.print(f"[bold red]error:[/] {error.render()}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(error.render())}", highlight=False, markup=True)
         sys.exit(2)
