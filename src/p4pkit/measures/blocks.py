@@ -1,0 +1,160 @@
+"""Shared building blocks of the 2025 eCQMs, written once and used by every measure that needs them.
+
+Each block mirrors a definition of the shared CQL libraries of the QI-Core 2024 content
+(cqframework/ecqm-content-qicore-2024, measurement period 2025): `Status` 1.8.000 (what counts as
+performed/active), `AdultOutpatientEncounters` 4.11.000, `Hospice` 6.12.000, `PalliativeCare`
+1.11.000 and `AdvancedIllnessandFrailty` 1.16.000. Value sets are named by OID (VSAC).
+"""
+
+from __future__ import annotations
+
+from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, MostRecent, Timed
+from p4pkit.measures.sources import OBSERVATION_KINDS, Code, Encounters, Events
+from p4pkit.measures.timing import END, lookback
+from p4pkit.model.codes import LOINC, SNOMED
+
+# --- Status library 1.8.000: which FHIR statuses count ---------------------------------------
+OBSERVATION_DONE = ("final", "amended", "corrected")  # isLaboratoryTestPerformed, isAssessmentPerformed, ...
+PROCEDURE_DONE = ("completed",)  # isProcedurePerformed, isInterventionPerformed
+ORDER_STATUSES = ("active", "completed")  # isMedicationOrder, isDeviceOrder, isInterventionOrder
+MEDICATION_ACTIVE = ("active",)  # isMedicationActive
+
+
+def vs(*suffixes: str) -> tuple[str, ...]:
+    """VSAC OIDs from their suffix after the common HL7 root 2.16.840.1.113883.3."""
+    return tuple(f"2.16.840.1.113883.3.{s}" for s in suffixes)
+
+
+def observations(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = (), **options) -> Events:
+    """Observations that were done (final, amended or corrected)."""
+    return Events(OBSERVATION_KINDS, valuesets, codes, statuses=OBSERVATION_DONE, **options)
+
+
+def conditions(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = ()) -> Events:
+    """Conditions over their prevalence period."""
+    return Events(("condition",), valuesets, codes, interval="prevalence")
+
+
+def procedures(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = ()) -> Events:
+    """Procedures performed (status completed)."""
+    return Events(("procedure",), valuesets, codes, statuses=PROCEDURE_DONE)
+
+
+def medication_requests(valuesets: tuple[str, ...], statuses: tuple[str, ...] = MEDICATION_ACTIVE) -> Events:
+    """Medication requests over their request period (authored day + days of supply)."""
+    return Events(("medication",), valuesets, statuses=statuses, interval="medication")
+
+
+# --- AdultOutpatientEncounters 4.11.000 --------------------------------------------------------
+OFFICE_VISIT = vs("464.1003.101.12.1001")
+ANNUAL_WELLNESS_VISIT = vs("526.3.1240")
+PREVENTIVE_ESTABLISHED_18_UP = vs("464.1003.101.12.1025")
+PREVENTIVE_INITIAL_18_UP = vs("464.1003.101.12.1023")
+HOME_HEALTHCARE = vs("464.1003.101.12.1016")
+VIRTUAL_ENCOUNTER = vs("464.1003.101.12.1089")
+TELEPHONE_VISITS = vs("464.1003.101.12.1080")
+
+QUALIFYING_ENCOUNTER = Exists(
+    Timed(
+        Encounters(
+            OFFICE_VISIT
+            + ANNUAL_WELLNESS_VISIT
+            + PREVENTIVE_ESTABLISHED_18_UP
+            + PREVENTIVE_INITIAL_18_UP
+            + HOME_HEALTHCARE
+            + VIRTUAL_ENCOUNTER
+            + TELEPHONE_VISITS
+        ),
+        "during",
+    )
+)
+
+# --- Hospice 6.12.000 ---------------------------------------------------------------------------
+ENCOUNTER_INPATIENT = vs("666.5.307")
+HOSPICE_CARE_AMBULATORY = vs("526.3.1584")
+DISCHARGED_TO_HOSPICE = ("428361000124107", "428371000124100")  # to home / to a facility for hospice care
+YES = (SNOMED, "373066001")
+
+HAS_HOSPICE_SERVICES = AnyOf(
+    (
+        Exists(Timed(Encounters(ENCOUNTER_INPATIENT, discharge_codes=DISCHARGED_TO_HOSPICE), "ends_during")),
+        Exists(Timed(Encounters(vs("464.1003.1003")), "overlaps")),
+        Exists(Timed(observations(codes=((LOINC, "45755-6"),), value_codes=(YES,)), "overlaps")),
+        Exists(
+            Timed(Events(("service_request",), HOSPICE_CARE_AMBULATORY, statuses=ORDER_STATUSES), "during")
+        ),
+        Exists(Timed(procedures(HOSPICE_CARE_AMBULATORY), "overlaps")),
+        Exists(Timed(conditions(vs("464.1003.1165")), "overlaps")),
+    )
+)
+
+# --- PalliativeCare 1.11.000 --------------------------------------------------------------------
+HAS_PALLIATIVE_CARE = AnyOf(
+    (
+        Exists(Timed(observations(codes=((LOINC, "71007-9"),)), "overlaps")),  # FACIT-Pal questionnaire
+        Exists(Timed(conditions(vs("464.1003.1167")), "overlaps")),
+        Exists(Timed(Encounters(vs("464.1003.101.12.1090")), "overlaps")),
+        Exists(Timed(procedures(vs("464.1003.198.12.1135")), "overlaps")),
+    )
+)
+
+# --- AdvancedIllnessandFrailty 1.16.000 ---------------------------------------------------------
+FRAILTY_DEVICE = vs("464.1003.118.12.1300")
+YEAR_BEFORE_AND_PERIOD = lookback(years=1)
+
+HAS_FRAILTY = AnyOf(
+    (
+        Exists(Timed(Events(("device",), FRAILTY_DEVICE, statuses=ORDER_STATUSES), "during")),
+        Exists(Timed(observations(codes=((LOINC, "98181-1"),), value_in=FRAILTY_DEVICE), "ends_during")),
+        Exists(Timed(conditions(vs("464.1003.113.12.1074")), "overlaps")),
+        Exists(Timed(Encounters(vs("464.1003.101.12.1088")), "overlaps")),
+        Exists(
+            Timed(
+                Events(OBSERVATION_KINDS, vs("464.1003.113.12.1075"), statuses=OBSERVATION_DONE + ("preliminary",)),
+                "overlaps",
+            )
+        ),
+    )
+)
+
+HAS_ADVANCED_ILLNESS = AnyOf(
+    (
+        Exists(Timed(conditions(vs("464.1003.110.12.1082")), "starts_during", YEAR_BEFORE_AND_PERIOD)),
+        Exists(Timed(medication_requests(vs("464.1003.196.12.1510")), "overlaps", YEAR_BEFORE_AND_PERIOD)),
+    )
+)
+
+
+def advanced_illness_and_frailty(low_age: int = 66, high_age: int = 200) -> AllOf:
+    """Age in [low, high] at the end of the period, frail during it, and with advanced illness
+    (diagnosis or dementia medication) in the period or the year before."""
+    return AllOf((AgeAt(low_age, high_age), HAS_FRAILTY, HAS_ADVANCED_ILLNESS))
+
+
+AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS = advanced_illness_and_frailty()
+# CMS165's variant: 66-80 with frailty and advanced illness, or 81 and over with frailty alone.
+AGE_66_TO_80_FRAIL_ILL_OR_81_PLUS_FRAIL = AnyOf(
+    (advanced_illness_and_frailty(66, 80), AllOf((AgeAt(81), HAS_FRAILTY)))
+)
+
+# Living long term in a nursing home: the last housing status on or before the end of the period
+# says "Lives in a nursing home".
+AGE_66_PLUS_IN_NURSING_HOME = AllOf(
+    (
+        AgeAt(66),
+        MostRecent(
+            Timed(observations(codes=((LOINC, "71802-3"),)), "ends_by", anchor=END),
+            order="end_date",
+            value_codes=((SNOMED, "160734000"),),
+        ),
+    )
+)
+
+# The exclusions CMS122, CMS125 and CMS130 share, in the order their specifications list them.
+STANDARD_EXCLUSION_BLOCKS = (
+    ("hospice", HAS_HOSPICE_SERVICES),
+    ("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
+    ("age 66+ with advanced illness and frailty", AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS),
+    ("palliative care", HAS_PALLIATIVE_CARE),
+)
+

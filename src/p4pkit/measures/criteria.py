@@ -1,0 +1,305 @@
+"""Criteria: the typed building blocks of a measure, each compiled to an Ibis "evidence" table.
+
+A criterion compiles to rows (patient_id, event_id, event_date): every patient who meets it, with
+the events that show it (event_id is null for facts about the patient, such as age). "Patient meets
+the criterion" is "patient has a row", so `and`/`or`/`not` are set operations (semi/anti joins and
+unions) that any Ibis backend runs, and the evidence comes for free.
+
+The timing relations are the eCQM (CQL) interval operators at day precision, on closed intervals
+[start_date, end_date] (CQL "Interval[...]" with "day of"):
+
+- during W:          start >= W.start and end <= W.end        (CQL `during day of`)
+- overlaps W:        start <= W.end and end >= W.start         (CQL `overlaps day of`)
+- starts during W:   W.start <= start <= W.end                 (CQL `starts during day of`)
+- ends during W:     W.start <= end <= W.end                   (CQL `ends during day of`)
+- starts by A:       start <= A                                (CQL `starts on or before end of`)
+- ends by A:         end <= A                                  (CQL `ends on or before end of`)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import ibis
+
+from p4pkit.measures.sources import Events, coded
+from p4pkit.measures.timing import END, MEASUREMENT_PERIOD, Anchor, Window
+
+EVIDENCE = ibis.schema({"patient_id": "string", "event_id": "string", "event_date": "date"})
+RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
+
+
+class Source(Protocol):
+    def rows(self, ctx) -> ibis.Table: ...
+
+
+class Criterion:
+    """Base of every building block. `evidence(ctx)` is cached per context, so a block shared by
+    several measures (hospice, frailty) compiles once per run."""
+
+    def compile(self, ctx) -> ibis.Table:
+        raise NotImplementedError
+
+    def evidence(self, ctx) -> ibis.Table:
+        return ctx.cached(self, lambda: self.compile(ctx))
+
+    def __and__(self, other: Criterion) -> Criterion:
+        return AllOf((self, other))
+
+    def __or__(self, other: Criterion) -> Criterion:
+        return AnyOf((self, other))
+
+    def __invert__(self) -> Criterion:
+        return Not(self)
+
+
+def _evidence(table: ibis.Table, date_column: str = "end_date") -> ibis.Table:
+    return table.select("patient_id", "event_id", event_date=table[date_column]).cast(EVIDENCE)
+
+
+def _patient_facts(patients: ibis.Table) -> ibis.Table:
+    return patients.select("patient_id", event_id=ibis.null("string"), event_date=ibis.null("date")).cast(EVIDENCE)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """Rows of a source that stand in one timing relation to a window (or, for `starts_by` and
+    `ends_by`, to an anchor day)."""
+
+    source: Source
+    relation: str = "during"
+    window: Window = MEASUREMENT_PERIOD
+    anchor: Anchor = END
+
+    def rows(self, ctx) -> ibis.Table:
+        rows = self.source.rows(ctx)
+        lo, hi = (ibis.date(d) for d in self.window.resolve(ctx.period))
+        day = ibis.date(self.anchor.resolve(ctx.period))
+        start, end = rows.start_date, rows.end_date
+        conditions = {
+            "during": (start >= lo) & (end <= hi),
+            "overlaps": (start <= hi) & (end >= lo),
+            "starts_during": (start >= lo) & (start <= hi),
+            "ends_during": (end >= lo) & (end <= hi),
+            "starts_by": start <= day,
+            "ends_by": end <= day,
+        }
+        if self.relation not in conditions:
+            raise ValueError(f"unknown timing relation {self.relation!r}; use one of {RELATIONS}")
+        return rows.filter(conditions[self.relation])
+
+
+@dataclass(frozen=True)
+class Exists(Criterion):
+    """At least one row of a timed source (CQL `exists`)."""
+
+    rows: Timed
+
+    def compile(self, ctx) -> ibis.Table:
+        return _evidence(self.rows.rows(ctx))
+
+
+@dataclass(frozen=True)
+class AtLeast(Criterion):
+    """At least `n` distinct rows (CQL `Count(...) >= n`, e.g. two qualifying visits)."""
+
+    n: int
+    rows: Timed
+
+    def compile(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        counts = rows.group_by("patient_id").aggregate(n_rows=rows.event_id.nunique())
+        enough = counts.filter(counts.n_rows >= self.n)
+        return _evidence(rows.semi_join(enough, "patient_id"))
+
+
+def _most_recent(rows: ibis.Table, order: str) -> ibis.Table:
+    """The last row per patient by `order` date (ties broken by event id, for repeatability)."""
+    window = ibis.window(group_by="patient_id", order_by=[ibis.desc(order), ibis.desc("event_id")])
+    ranked = rows.mutate(recency=ibis.row_number().over(window))
+    return ranked.filter(ranked.recency == 0).drop("recency")
+
+
+@dataclass(frozen=True)
+class MostRecent(Criterion):
+    """The patient's most recent row (CQL `Last(... sort by ...)`) meets a value condition.
+
+    `order` is the date the spec sorts by ("start_date" for `sort by start of effective`,
+    "end_date" for `effective.latest()`); the value must be coded in `value_in` (value set OIDs)
+    or equal one of `value_codes`.
+    """
+
+    rows: Timed
+    order: str = "start_date"
+    value_in: tuple[str, ...] = ()
+    value_codes: tuple[tuple[str, str], ...] = ()
+
+    def compile(self, ctx) -> ibis.Table:
+        last = _most_recent(self.rows.rows(ctx), self.order)
+        if self.value_in or self.value_codes:
+            last = coded(ctx, last, "value_code_system", "value_code", self.value_in, self.value_codes)
+        return _evidence(last, self.order)
+
+
+@dataclass(frozen=True)
+class LowestOnMostRecentDay(Criterion):
+    """The lowest numeric reading on the most recent day with a reading, compared to a threshold.
+
+    As the eCQMs define it (CMS122 "Lowest Glycemic Status Assessment Reading on Most Recent Day",
+    CMS165 "Lowest Systolic Reading on Most Recent Blood Pressure Day"): the most recent day is the
+    latest `end_date` among the rows, restricted to days that also have a row in each of
+    `same_day_as` (CMS165's systolic and diastolic readings must share the day); then the lowest
+    value that day is compared with `threshold` using `op` ("<" or ">"). Readings without a numeric
+    value sort lowest (CQL sorts nulls first, and `value as Quantity` is null for a coded value):
+    a reading with no value at all on the most recent day meets the criterion when
+    `missing_counts` (CMS122 "without result") and fails it otherwise; a coded value (no number)
+    fails any numeric comparison.
+    """
+
+    rows: Timed
+    op: str
+    threshold: float
+    same_day_as: tuple[Timed, ...] = ()
+    missing_counts: bool = False
+
+    def compile(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        days = rows.select("patient_id", day=rows.end_date)
+        for other in self.same_day_as:
+            theirs = other.rows(ctx)
+            days = days.semi_join(theirs, [days.patient_id == theirs.patient_id, days.day == theirs.end_date])
+        latest = days.group_by("patient_id").aggregate(recent_day=days.day.max())
+        on_day = rows.join(latest, [rows.patient_id == latest.patient_id, rows.end_date == latest.recent_day])
+        summary = on_day.group_by("patient_id").aggregate(
+            lowest=on_day.value_num.min(),
+            missing=(on_day.value_num.isnull() & on_day.value_code.isnull()).any(),
+            not_numeric=on_day.value_num.isnull().any(),
+        )
+        compare = {"<": summary.lowest < self.threshold, ">": summary.lowest > self.threshold}
+        if self.op not in compare:
+            raise ValueError(f"op must be '<' or '>', not {self.op!r}")
+        met = ibis.cases(
+            (summary.missing, self.missing_counts), (summary.not_numeric, False), else_=compare[self.op].fill_null(False)
+        )
+        passing = summary.filter(met)
+        return _evidence(on_day.semi_join(passing, "patient_id"))
+
+
+@dataclass(frozen=True)
+class CumulativeDays(Criterion):
+    """At least `days` distinct days covered by the rows' intervals inside the window
+    (CumulativeMedicationDuration: overlapping supply periods are collapsed, not double counted,
+    before the covered days are summed)."""
+
+    rows: Timed
+    days: int
+    window: Window = MEASUREMENT_PERIOD
+
+    def compile(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        lo, hi = (ibis.date(d) for d in self.window.resolve(ctx.period))
+        clipped = rows.mutate(
+            s=ibis.greatest(rows.start_date, lo), e=ibis.least(rows.end_date, hi)
+        ).filter(lambda t: t.s <= t.e)
+        ordered = ibis.window(group_by="patient_id", order_by=["s", "e", "event_id"], preceding=None, following=-1)
+        # Gaps and islands: a row opens a new island when it starts after every earlier row ended.
+        with_prev = clipped.mutate(reach=clipped.e.max().over(ordered))
+        islands = with_prev.mutate(
+            opens=(with_prev.reach.isnull() | (with_prev.s > with_prev.reach)).cast("int64")
+        )
+        numbered = islands.mutate(
+            island=islands.opens.sum().over(ibis.window(group_by="patient_id", order_by=["s", "e", "event_id"], preceding=None, following=0))
+        )
+        spans = numbered.group_by(["patient_id", "island"]).aggregate(s=numbered.s.min(), e=numbered.e.max())
+        spans = spans.mutate(covered=(spans.e.delta(spans.s, "day") + 1))
+        totals = spans.group_by("patient_id").aggregate(covered=spans.covered.sum())
+        enough = totals.filter(totals.covered >= self.days)
+        return _evidence(rows.semi_join(enough, "patient_id"))
+
+
+@dataclass(frozen=True)
+class AgeAt(Criterion):
+    """Age in whole years on an anchor day is within [low, high] (CQL `AgeInYearsAt(date from
+    end of "Measurement Period")`: birthdays not yet reached that year do not count)."""
+
+    low: int = 0
+    high: int = 200
+    anchor: Anchor = END
+
+    def compile(self, ctx) -> ibis.Table:
+        day = self.anchor.resolve(ctx.period)
+        p = ctx.patients
+        birthday_pending = (p.birth_date.month() > day.month) | (
+            (p.birth_date.month() == day.month) & (p.birth_date.day() > day.day)
+        )
+        age = day.year - p.birth_date.year() - birthday_pending.cast("int64")
+        return _patient_facts(p.filter((age >= self.low) & (age <= self.high)))
+
+
+@dataclass(frozen=True)
+class SexIs(Criterion):
+    """Administrative sex (canonical vocabulary: female, male, other, unknown)."""
+
+    sex: str
+
+    def compile(self, ctx) -> ibis.Table:
+        p = ctx.patients
+        return _patient_facts(p.filter(p.sex == self.sex))
+
+
+@dataclass(frozen=True)
+class AnyOf(Criterion):
+    """Meets at least one (CQL `or`); evidence from every part met."""
+
+    parts: tuple[Criterion, ...]
+
+    def compile(self, ctx) -> ibis.Table:
+        tables = [part.evidence(ctx) for part in self.parts]
+        result = tables[0]
+        for table in tables[1:]:
+            result = result.union(table, distinct=False)
+        return result
+
+
+@dataclass(frozen=True)
+class AllOf(Criterion):
+    """Meets every part (CQL `and`); evidence from all parts."""
+
+    parts: tuple[Criterion, ...]
+
+    def compile(self, ctx) -> ibis.Table:
+        tables = [part.evidence(ctx) for part in self.parts]
+        everyone = tables[0].select("patient_id")
+        for table in tables[1:]:
+            everyone = everyone.semi_join(table, "patient_id")
+        result = tables[0]
+        for table in tables[1:]:
+            result = result.union(table, distinct=False)
+        return result.semi_join(everyone.distinct(), "patient_id")
+
+
+@dataclass(frozen=True)
+class Not(Criterion):
+    """Does not meet the part (CQL `not exists`)."""
+
+    part: Criterion
+
+    def compile(self, ctx) -> ibis.Table:
+        return _patient_facts(ctx.patients.anti_join(self.part.evidence(ctx), "patient_id"))
+
+
+@dataclass(frozen=True)
+class NotDone(Criterion):
+    """A "not done" record with an accepted reason, in time: QI-Core negation rationale (the
+    event's `negated` flag with a negation reason coded in one of `reasons`), e.g. a denominator
+    exception for a screening not performed for a medical reason."""
+
+    rows: Timed
+    reasons: tuple[str, ...]
+
+    def compile(self, ctx) -> ibis.Table:
+        if not isinstance(self.rows.source, Events):
+            raise TypeError("NotDone needs an Events source: only events record negation")
+        negated = replace(self.rows.source, negated=True, negation_reasons=self.reasons)
+        return _evidence(replace(self.rows, source=negated).rows(ctx))

@@ -1,0 +1,169 @@
+"""Run measures over a store: the long patient x measure x group results table.
+
+`run_measures` compiles every group of every requested measure into one Ibis expression over the
+canonical tables and executes it once. Each row is one patient in a group's initial population,
+with 0/1 population memberships nested as eCQM proportion scoring nests them (see
+`definition.Group`), the first matching exclusion/exception reason in declaration order, and the
+evidence (event and encounter ids with their dates) behind the decisive population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import ibis
+import pyarrow as pa
+
+from p4pkit.errors import UserError
+from p4pkit.measures.criteria import Criterion
+from p4pkit.measures.definition import Group, Measure
+from p4pkit.measures.timing import Period
+from p4pkit.model import valuesets
+from p4pkit.store import Store
+
+RESULTS_SCHEMA = pa.schema(
+    [
+        pa.field("measure_id", pa.string(), nullable=False),
+        pa.field("group_index", pa.int32(), nullable=False),
+        pa.field("patient_id", pa.string(), nullable=False),
+        pa.field("period_start", pa.date32(), nullable=False),
+        pa.field("period_end", pa.date32(), nullable=False),
+        pa.field("initial_population", pa.int8(), nullable=False),
+        pa.field("denominator", pa.int8(), nullable=False),
+        pa.field("denominator_exclusion", pa.int8(), nullable=False),
+        pa.field("denominator_exception", pa.int8(), nullable=False),
+        pa.field("numerator", pa.int8(), nullable=False),
+        pa.field("exclusion_reason", pa.string()),
+        pa.field("exception_reason", pa.string()),
+        pa.field("evidence_event_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("evidence_dates", pa.list_(pa.date32()), nullable=False),
+    ]
+)
+
+
+class CompileContext:
+    """What criteria compile against: the period, the canonical tables as Ibis expressions, and a
+    cache so a building block shared by several measures becomes one sub-expression."""
+
+    def __init__(self, store: Store, period: Period):
+        for name in ("patients", "events", "encounters"):
+            if not store.has_table(name):
+                raise UserError(f"the store has no '{name}' table", hint="Load canonical tables first (p4p load).")
+        if not store.has_table(valuesets.TABLE):
+            valuesets.load_valuesets(store)
+        self.period = period
+        self.patients = store.table("patients")
+        self.events = store.table("events")
+        self.encounters = store.table("encounters")
+        self.valuesets = store.table(valuesets.TABLE)
+        self._cache: dict[Criterion, ibis.Table] = {}
+
+    def cached(self, criterion: Criterion, build: Callable[[], ibis.Table]) -> ibis.Table:
+        if criterion not in self._cache:
+            self._cache[criterion] = build()
+        return self._cache[criterion]
+
+
+def _member(table: ibis.Table, criterion: Criterion, ctx: CompileContext) -> ibis.Value:
+    return table.patient_id.isin(criterion.evidence(ctx).patient_id)
+
+
+def _first_reason(table: ibis.Table, reasoned, ctx: CompileContext) -> ibis.Value:
+    if not reasoned:
+        return ibis.null("string")
+    return ibis.cases(*[(_member(table, r.criterion, ctx), r.reason) for r in reasoned], else_=ibis.null("string"))
+
+
+def _group_results(measure: Measure, index: int, group: Group, ctx: CompileContext) -> ibis.Table:
+    """Population flags, reasons and evidence for one group (rows: its initial population)."""
+    ip = ctx.patients.select("patient_id").semi_join(group.initial_population.evidence(ctx), "patient_id")
+    den = _member(ip, group.denominator, ctx) if group.denominator is not None else ibis.literal(True)
+    flags = ip.mutate(den=den)
+    flags = flags.mutate(excl_reason=ibis.ifelse(flags.den, _first_reason(flags, group.exclusions, ctx), None))
+    flags = flags.mutate(excl=flags.excl_reason.notnull())
+    flags = flags.mutate(num=flags.den & ~flags.excl & _member(flags, group.numerator, ctx))
+    flags = flags.mutate(
+        exc_reason=ibis.ifelse(flags.den & ~flags.excl & ~flags.num, _first_reason(flags, group.exceptions, ctx), None)
+    )
+    flags = flags.mutate(exc=flags.exc_reason.notnull())
+    flags = flags.mutate(
+        decisive=ibis.cases(
+            (flags.excl, "exclusion"), (flags.num, "numerator"), (flags.exc, "exception"), else_="initial_population"
+        )
+    )
+    roles = [("initial_population", group.initial_population), ("numerator", group.numerator)]
+    roles += [("exclusion", r.criterion) for r in group.exclusions] + [("exception", r.criterion) for r in group.exceptions]
+    evidence = None
+    for role, criterion in roles:
+        tagged = criterion.evidence(ctx).mutate(role=ibis.literal(role))
+        evidence = tagged if evidence is None else evidence.union(tagged, distinct=False)
+    decisive = flags.select(d_patient=flags.patient_id, d_role=flags.decisive)
+    kept = evidence.join(decisive, [evidence.patient_id == decisive.d_patient, evidence.role == decisive.d_role])
+    kept = kept.filter(kept.event_id.notnull()).select("patient_id", "event_id", "event_date").distinct()
+    order = [kept.event_date, kept.event_id]
+    lists = kept.group_by("patient_id").aggregate(
+        evidence_event_ids=kept.event_id.collect(order_by=order), evidence_dates=kept.event_date.collect(order_by=order)
+    )
+    lists = lists.rename(l_patient="patient_id")
+    joined = flags.left_join(lists, flags.patient_id == lists.l_patient)
+    as_int = lambda flag: flag.cast("int8")  # noqa: E731
+    return joined.select(
+        measure_id=ibis.literal(measure.id),
+        group_index=ibis.literal(index, "int32"),
+        patient_id=joined.patient_id,
+        period_start=ibis.date(ctx.period.start),
+        period_end=ibis.date(ctx.period.end),
+        initial_population=ibis.literal(1, "int8"),
+        denominator=as_int(joined.den),
+        denominator_exclusion=as_int(joined.excl),
+        denominator_exception=as_int(joined.exc),
+        numerator=as_int(joined.num),
+        exclusion_reason=joined.excl_reason,
+        exception_reason=joined.exc_reason,
+        evidence_event_ids=joined.evidence_event_ids,
+        evidence_dates=joined.evidence_dates,
+    )
+
+
+def _resolve(measure_ids: Iterable[str | Measure]) -> list[Measure]:
+    from p4pkit.measures.library import LIBRARY
+
+    resolved = []
+    for item in measure_ids:
+        if isinstance(item, Measure):
+            resolved.append(item)
+        elif item.strip().upper() in LIBRARY:
+            resolved.append(LIBRARY[item.strip().upper()])
+        else:
+            raise UserError(f"unknown measure '{item}'", hint=f"Known measures: {', '.join(sorted(LIBRARY))}.")
+    return resolved
+
+
+def run_measures(
+    store: Store, measure_ids: Iterable[str | Measure], period: Period | str, valueset_dir: str | Path | None = None
+) -> pa.Table:
+    """The long patient x measure x group table (schema `RESULTS_SCHEMA`), one row per patient in
+    each group's initial population. `measure_ids` names library measures ("CMS122") or passes
+    `Measure` objects; `valueset_dir` adds or overrides value sets before running."""
+    if isinstance(period, str):
+        period = Period.parse(period)
+    measures = _resolve(measure_ids)
+    if valueset_dir is not None:
+        valuesets.load_valuesets(store, valueset_dir)
+    ctx = CompileContext(store, period)
+    parts = [_group_results(m, i, g, ctx) for m in measures for i, g in enumerate(m.groups)]
+    if not parts:
+        return RESULTS_SCHEMA.empty_table()
+    expr = parts[0]
+    for part in parts[1:]:
+        expr = expr.union(part, distinct=False)
+    expr = expr.order_by(["measure_id", "group_index", "patient_id"])
+    table = store.backend.to_pyarrow(expr)
+    empty_ids = pa.array([[]] * table.num_rows, pa.list_(pa.string()))
+    empty_dates = pa.array([[]] * table.num_rows, pa.list_(pa.date32()))
+    ids = pa.compute.if_else(table["evidence_event_ids"].is_null(), empty_ids, table["evidence_event_ids"])
+    dates = pa.compute.if_else(table["evidence_dates"].is_null(), empty_dates, table["evidence_dates"])
+    table = table.set_column(table.schema.get_field_index("evidence_event_ids"), "evidence_event_ids", ids)
+    table = table.set_column(table.schema.get_field_index("evidence_dates"), "evidence_dates", dates)
+    return table.cast(RESULTS_SCHEMA)

@@ -1,0 +1,95 @@
+"""Measurement periods, anchors and windows: the calendar side of the measure language.
+
+eCQM timing phrases ("during day of", "overlaps day of", "ends on or before end of", "the year
+before the measurement period", "October 1 two years prior") compare days, so windows resolve to
+closed intervals of `datetime.date` in Python before any query is built. The engines then only see
+date literals, which keeps the compiled expressions portable across backends.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+from p4pkit.errors import UserError
+
+
+@dataclass(frozen=True)
+class Period:
+    """A measurement period: a closed interval of days (eCQM default: one calendar year)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise UserError(f"measurement period ends ({self.end}) before it starts ({self.start})")
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """`2025-01-01:2025-12-31` -> Period; a mistake says what the format is."""
+        try:
+            start, end = (date.fromisoformat(part.strip()) for part in text.split(":"))
+        except ValueError:
+            raise UserError(
+                f"period '{text}' is not START:END", hint="Write the period as YYYY-MM-DD:YYYY-MM-DD, e.g. 2025-01-01:2025-12-31."
+            ) from None
+        return cls(start, end)
+
+
+def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
+    """Calendar arithmetic as CQL does it: whole months first, clamping to the month's last day.
+
+    (CQL `-` on DateTime with a year/month quantity keeps the day of month and truncates to the
+    last valid day, e.g. 2024-02-29 - 1 year = 2023-02-28.)
+    """
+    total = day.year * 12 + (day.month - 1) + years * 12 + months
+    year, month = divmod(total, 12)
+    month += 1
+    clamped = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return date.fromordinal(clamped.toordinal() + days)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A day relative to the measurement period: its start or end, shifted, optionally pinned to a
+    month and day (`month_day=(10, 1)` with `years=-2` is "October 1 two years prior")."""
+
+    base: str = "start"
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    month_day: tuple[int, int] | None = None
+
+    def resolve(self, period: Period) -> date:
+        if self.base not in ("start", "end"):
+            raise ValueError(f"anchor base must be 'start' or 'end', not {self.base!r}")
+        day = shift(period.start if self.base == "start" else period.end, self.years, self.months, self.days)
+        if self.month_day is not None:
+            day = date(day.year, *self.month_day)
+        return day
+
+
+START = Anchor("start")
+END = Anchor("end")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed interval of days between two anchors."""
+
+    start: Anchor = START
+    end: Anchor = END
+
+    def resolve(self, period: Period) -> tuple[date, date]:
+        return self.start.resolve(period), self.end.resolve(period)
+
+
+MEASUREMENT_PERIOD = Window()
+
+
+def lookback(years: int = 0, months: int = 0) -> Window:
+    """The measurement period extended back by `years`/`months` (e.g. "during the measurement
+    period or the year prior")."""
+    return Window(Anchor("start", years=-years, months=-months), END)
