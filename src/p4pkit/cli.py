@@ -43,7 +43,8 @@ def cms_hvbp(
     from p4pkit.cms.hvbp import run_hvbp
 
     table = run_hvbp(input, out)
-    console.print(f"{len(table)} hospitals scored, {int(table['Total Performance Score'].notna().sum())} with a TPS → {out / 'tps.csv'}")
+    with_tps = int(table["Total Performance Score"].notna().sum())
+    console.print(f"{len(table)} hospitals scored, {with_tps} with a TPS → {out / 'tps.csv'}")
 
 
 @cms_app.command("hacrp")

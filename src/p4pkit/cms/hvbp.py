@@ -99,13 +99,7 @@ def _read_domain_file(
         ],
         ignore_index=True,
     )
-    standards = pd.DataFrame(
-        [
-            {"measure_id": m, "domain": domain, "lower_is_better": m in lower}
-            | {name: _one_value(numbers, path.name, f"{m} {field}") for field, name in _STANDARD_FIELDS.items() if field in standard_fields}
-            for m in measures
-        ]
-    )
+    standards = pd.DataFrame([_standard(numbers, path.name, m, domain, m in lower, standard_fields) for m in measures])
     given = pd.DataFrame(columns=["entity_id", "measure_id", "measure_score"])
     if combined:
         standards.loc[len(standards)] = {"measure_id": COMBINED_SSI, "domain": domain, "lower_is_better": True}
@@ -114,16 +108,27 @@ def _read_domain_file(
     return rates, standards, given
 
 
+def _standard(
+    numbers: pd.DataFrame, file: str, measure: str, domain: str, lower_is_better: bool, fields: list[str]
+) -> dict[str, object]:
+    """One row of the standards table: the measure's domain, direction and national thresholds."""
+    row: dict[str, object] = {"measure_id": measure, "domain": domain, "lower_is_better": lower_is_better}
+    for field in fields:
+        row[_STANDARD_FIELDS[field]] = _one_value(numbers, file, f"{measure} {field}")
+    return row
+
+
 def _one_value(numbers: pd.DataFrame, file: str, column: str) -> float:
     """A performance standard is national: every row must carry the same value (missing rows aside)."""
     values = numbers[column].dropna()
     if values.empty:
         raise UserError(f"{file} has no value in column '{column}'", [Problem(file, None, column, "all rows are missing")])
-    differing = values[values != values.iloc[0]]
+    first = values.iloc[0]
+    differing = values[values != first]
     if not differing.empty:
         raise UserError(
             f"{file}: a performance standard differs between hospitals",
-            [Problem(file, int(i) + 1, column, f"{v} differs from {values.iloc[0]} on earlier rows") for i, v in differing.items()],
+            [Problem(file, int(i) + 1, column, f"{v} differs from {first} on earlier rows") for i, v in differing.items()],
             hint="Thresholds, benchmarks and floors are national values; use the files of one fiscal year, unedited.",
         )
     return float(values.iloc[0])
