@@ -1,0 +1,65 @@
+"""Peer comparison feedback: each entity's rate against a reference or its peers, with a significance flag.
+
+No money moves: this is the confidential feedback report style of physician-group programs (as in the
+Greater Buffalo United ACO reports), where each practice sees its rate beside the state or national
+average, or beside its peer group's mean and percentiles, and whether the difference is beyond chance.
+
+Tables are pandas DataFrames, one row per entity: entity_id, numerator, denominator, and peer_group
+when comparing within peer groups. Rates are proportions (0-1).
+
+- Interval: Wilson score interval for a binomial proportion at the chosen significance level
+  (Wilson 1927; Brown, Cai & DasGupta 2001 recommend it over the Wald interval for small n).
+- Comparator: a given reference rate (state or national average), or the peer group's mean of entity
+  rates (each entity counts once, as in the percentiles shown beside it).
+- Flag: "better" or "worse" when the interval lies wholly on one side of the comparator (direction
+  from `higher_is_better`), else "not different".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from p4pkit.errors import Problem, UserError
+from p4pkit.programs.mips import require_columns
+
+PEER_PERCENTILES = (25, 50, 75, 90)
+
+
+def compare(rates: pd.DataFrame, *, reference_rate: float | None = None, significance_level: float = 0.05,
+            higher_is_better: bool = True) -> pd.DataFrame:
+    """Rate, interval, comparator and flag per entity.
+
+    With `reference_rate` every entity is compared with that rate; without it, with its peer group
+    (column `peer_group`), and the group's percentiles and the entity's percentile rank are added.
+    """
+    require_columns(rates, "peer comparison rates", ("entity_id", "numerator", "denominator"))
+    bad = [Problem("peer comparison rates", i, "denominator", "must be positive and at least the numerator")
+           for i, (n, d) in enumerate(zip(rates["numerator"], rates["denominator"]), start=1) if not 0 <= n <= d or d <= 0]
+    if bad:
+        raise UserError("rates cannot be compared", bad)
+    table = rates.copy()
+    table["rate"] = table["numerator"] / table["denominator"]
+    low, high = proportion_confint(table["numerator"], table["denominator"], alpha=significance_level, method="wilson")
+    table["ci_low"], table["ci_high"] = np.asarray(low), np.asarray(high)
+    if reference_rate is not None:
+        table["comparator"] = float(reference_rate)
+    else:
+        require_columns(rates, "peer comparison rates", ("peer_group",))
+        table = table.join(_peer_statistics(table), on="peer_group")
+        table["percentile_rank"] = table.groupby("peer_group")["rate"].rank(pct=True)
+    above = table["ci_low"] > table["comparator"]
+    below = table["ci_high"] < table["comparator"]
+    better, worse = (above, below) if higher_is_better else (below, above)
+    table["flag"] = np.select([better, worse], ["better", "worse"], default="not different")
+    return table
+
+
+def _peer_statistics(table: pd.DataFrame) -> pd.DataFrame:
+    """Per peer group: the mean of entity rates (the comparator) and its percentiles."""
+    grouped = table.groupby("peer_group")["rate"]
+    stats = pd.DataFrame({"comparator": grouped.mean()})
+    for p in PEER_PERCENTILES:
+        stats[f"peer_p{p}"] = grouped.quantile(p / 100)
+    return stats
