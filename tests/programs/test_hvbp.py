@@ -111,7 +111,13 @@ def test_person_and_community_engagement_is_base_plus_consistency():
     # Seven dimensions at 80 (10 points each); one at 50: achievement 0, improvement 0 (below baseline),
     # r = (50 − 40)/(60 − 40) = 0.5 → consistency 20·0.5 − 0.5 = 9.5 → 10. Domain = 70 + 10 = 80.
     scores = domain_scores(_hcahps([80.0] * 7 + [50.0]))
-    assert scores[["domain", "score"]].values.tolist() == [["person_and_community_engagement", 80.0]]
+    assert scores[["domain", "base_score", "consistency_points", "score"]].values.tolist() == [
+        ["person_and_community_engagement", 70.0, 10.0, 80.0]
+    ]
+
+
+def test_hcahps_needs_all_eight_dimensions():
+    assert domain_scores(_hcahps([80.0] * 7 + [np.nan])).empty
 
 
 def test_domain_score_normalises_to_100_and_needs_its_minimum_measures():

@@ -171,7 +171,8 @@ def domain_scores(measure_scores: pd.DataFrame, domains: Sequence[Domain] = FY20
 
     `measure_scores`: entity_id, domain, measure_score, and consistency_ratio for consistency domains
     (as returned by `score_measures`, plus any given combined-measure scores). Long result:
-    entity_id, domain, score, measures.
+    entity_id, domain, score, measures, and for consistency domains the two parts of the score,
+    base_score (Σ dimension scores) and consistency_points.
     """
     scored = measure_scores[measure_scores["measure_score"].notna()]
     frames = []
@@ -179,13 +180,17 @@ def domain_scores(measure_scores: pd.DataFrame, domains: Sequence[Domain] = FY20
         rows = scored[scored["domain"] == domain.name]
         grouped = rows.groupby("entity_id", sort=True)
         summary = grouped.agg(total=("measure_score", "sum"), measures=("measure_score", "size"))
+        summary["base_score"] = np.nan
+        summary["consistency_points"] = np.nan
         if domain.consistency:
             lowest = grouped["consistency_ratio"].min().reindex(summary.index)
-            summary["score"] = summary["total"] + consistency_points(lowest.to_numpy())
+            summary["base_score"] = summary["total"]
+            summary["consistency_points"] = consistency_points(lowest.to_numpy())
+            summary["score"] = summary["base_score"] + summary["consistency_points"]
         else:
             summary["score"] = 100 * summary["total"] / (10 * summary["measures"])
-        summary = summary[summary["measures"] >= domain.min_measures]
-        frames.append(summary.reset_index().assign(domain=domain.name)[["entity_id", "domain", "score", "measures"]])
+        summary = summary[summary["measures"] >= domain.min_measures].reset_index().assign(domain=domain.name)
+        frames.append(summary[["entity_id", "domain", "score", "measures", "base_score", "consistency_points"]])
     return pd.concat(frames, ignore_index=True)
 
 
