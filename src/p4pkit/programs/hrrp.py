@@ -9,8 +9,9 @@ Formulas and sources (numbers in `programs/rules/hrrp.yaml`; confirmations in do
     strat_h      = Σ_c DRG ratio_hc × max(0, ERR_hc − median ERR_c of the peer group)   (FY2019 on)
     unstrat_h    = Σ_c DRG ratio_hc × max(0, ERR_hc − 1)                         (§412.152, pre-FY2019)
     PAF_h        = max(floor, 1 − NM × strat_h)                                         (§412.154(c))
-    NM           : solved so that Σ_h payments_h × (1 − PAF_h) equals the same total computed with
-                   unstrat_h, the unstratified method (budget neutrality of the stratification)
+    NM           = Σ_h payments_h × unstrat_h ÷ Σ_h payments_h × strat_h, so that the stratified
+                   method's total payments for excess readmissions equal the unstratified method's
+                   (budget neutrality of the stratification); the floor is applied afterwards
 
 DRG ratio_hc = base-operating DRG payments for condition-c discharges ÷ those for all discharges.
 The floor is 0.97 from FY2015 (the 3% cap). Public files show "Too Few to Report" for fewer than 11
@@ -27,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.optimize import brentq
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.programs.ledger import Ledger
@@ -108,10 +108,6 @@ def _counting(conditions: pd.DataFrame, rules: HrrpRules) -> pd.Series:
     return conditions["err"].notna() & (discharges.isna() | (discharges >= rules.min_cases))
 
 
-def _total_penalty(shortfall: np.ndarray, weights: np.ndarray, modifier: float, floor: float) -> float:
-    return float(np.sum(weights * np.minimum(modifier * shortfall, 1 - floor)))
-
-
 def payment_adjustment(
     conditions: pd.DataFrame,
     hospitals: pd.DataFrame,
@@ -142,17 +138,20 @@ def payment_adjustment(
     excess = rows.groupby("hospital_id")[["stratified", "unstratified"]].sum()
     result = hospitals[["hospital_id", "peer_group"]].join(excess, on="hospital_id").fillna({"stratified": 0.0, "unstratified": 0.0})
     if neutrality_modifier is None:
-        neutrality_modifier = _solve_neutrality(result, hospitals, rules.floor)
+        neutrality_modifier = _solve_neutrality(result, hospitals)
     result["neutrality_modifier"] = neutrality_modifier
     result["payment_adjustment_factor"] = np.maximum(rules.floor, 1 - neutrality_modifier * result["stratified"])
     return result.rename(columns={"stratified": "stratified_excess", "unstratified": "unstratified_excess"})
 
 
-def _solve_neutrality(result: pd.DataFrame, hospitals: pd.DataFrame, floor: float) -> float:
-    """NM such that the stratified method's total payment reduction equals the unstratified method's.
+def _solve_neutrality(result: pd.DataFrame, hospitals: pd.DataFrame) -> float:
+    """NM = Σ_h payments_h × unstrat_h ÷ Σ_h payments_h × strat_h: the one factor that makes the
+    stratified method's total payments for excess readmissions equal the unstratified method's.
 
-    Both totals are in dollars (weights = base-operating DRG payments) and after the floor. The
-    stratified total rises monotonically with NM, so a bracketing root finder is exact enough.
+    Both totals are taken before the floor, as estimated payments for excess readmissions (the floor
+    is then applied per hospital); equalising after the floor has no solution whenever the
+    stratified method concentrates penalties on fewer hospitals than the floor lets it collect from.
+    1 when the stratified method finds no excess at all.
     """
     if "base_operating_payments" not in hospitals or hospitals["base_operating_payments"].isna().any():
         raise UserError(
@@ -160,18 +159,11 @@ def _solve_neutrality(result: pd.DataFrame, hospitals: pd.DataFrame, floor: floa
             [Problem("supplemental file", None, "Base Operating DRG Payments", "missing for some hospitals")],
             hint="Add the column, or give the published neutrality modifier instead.",
         )
-    weights = result[["hospital_id"]].merge(hospitals[["hospital_id", "base_operating_payments"]], on="hospital_id")
-    weights = weights["base_operating_payments"].to_numpy(float)
-    shortfall = result["stratified"].to_numpy(float)
-    target = _total_penalty(result["unstratified"].to_numpy(float), weights, 1.0, floor)
-    if target == 0 or _total_penalty(shortfall, weights, 1.0, floor) == 0:
-        return 1.0
-    upper = 1.0
-    while _total_penalty(shortfall, weights, upper, floor) < target:
-        if upper > 1e6:
-            raise UserError("No neutrality modifier equalises the penalties: every stratified penalty is at the floor.")
-        upper *= 2
-    return float(brentq(lambda m: _total_penalty(shortfall, weights, m, floor) - target, 0.0, upper, xtol=1e-12))
+    payments = result[["hospital_id"]].merge(hospitals[["hospital_id", "base_operating_payments"]], on="hospital_id")
+    weights = payments["base_operating_payments"].to_numpy(float)
+    stratified = float(np.sum(weights * result["stratified"].to_numpy(float)))
+    unstratified = float(np.sum(weights * result["unstratified"].to_numpy(float)))
+    return 1.0 if stratified == 0 else unstratified / stratified
 
 
 def hrrp_ledger(adjustments: pd.DataFrame, hospitals: pd.DataFrame) -> Ledger:
@@ -182,7 +174,7 @@ def hrrp_ledger(adjustments: pd.DataFrame, hospitals: pd.DataFrame) -> Ledger:
     ledger = Ledger(program="HRRP", participants=frozenset(hospitals["hospital_id"]))
     payments = hospitals.set_index("hospital_id")["base_operating_payments"]
     for hospital, factor in zip(adjustments["hospital_id"], adjustments["payment_adjustment_factor"]):
-        reduction = (1 - to_decimal(factor)) * to_decimal(payments[hospital])
+        reduction = (1 - to_decimal(float(factor))) * to_decimal(float(payments[hospital]))
         ledger.add(hospital, reduction, "penalty", f"readmissions payment adjustment factor {factor:.4f}")
     ledger.check()
     return ledger
