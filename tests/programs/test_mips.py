@@ -68,6 +68,11 @@ def test_final_score_weights_and_reweighting():
     assert out.loc["all", "final_score"] == pytest.approx(0.3 * 80 + 0.3 * 50 + 0.15 * 100 + 0.25 * 90)  # 76.5
     assert out.loc["no_cost", "final_score"] == pytest.approx(0.55 * 80 + 0.15 * 100 + 0.30 * 90)  # 86
     assert out.loc["one", "final_score"] == 75.0  # scored in one category only: the performance threshold
+    small = final_scores(cats, small_practice=True).set_index("entity_id")
+    no_pi = final_scores(cats.assign(promoting_interoperability=None), small_practice=True).set_index("entity_id")
+    assert small.loc["all", "final_score"] == out.loc["all", "final_score"]  # nothing re-weighted: same weights
+    assert no_pi.loc["all", "final_score"] == pytest.approx(0.4 * 80 + 0.3 * 50 + 0.3 * 100)  # 77
+    assert no_pi.loc["no_cost", "final_score"] == pytest.approx(0.5 * 80 + 0.5 * 100)  # 90
 
 
 def test_payment_adjustment_hand_worked():

@@ -45,6 +45,14 @@ REDISTRIBUTED_WEIGHTS: dict[frozenset[str], dict[str, int]] = {
     frozenset({"cost", "promoting_interoperability"}): {"cost": 70, "promoting_interoperability": 30},
 }
 
+# Small practices (15 or fewer clinicians) have their own redistribution when Promoting
+# Interoperability is re-weighted (automatic for them since PY2022) [S eyefinity small-practice page; K].
+SMALL_PRACTICE_WEIGHTS: dict[frozenset[str], dict[str, int]] = {
+    frozenset({"quality", "cost", "improvement_activities"}):
+        {"quality": 40, "cost": 30, "improvement_activities": 30},
+    frozenset({"quality", "improvement_activities"}): {"quality": 50, "improvement_activities": 50},
+}
+
 PROPORTION_METRICS = frozenset(
     {"singlePerformanceRate", "multiPerformanceRate", "registrySinglePerformanceRate",
      "registryMultiPerformanceRate", "cahps"}
@@ -152,22 +160,27 @@ def quality_category_score(
     return pd.DataFrame(rows)
 
 
-def category_weights(scored: Sequence[str]) -> dict[str, int]:
+def category_weights(scored: Sequence[str], *, small_practice: bool = False) -> dict[str, int]:
     """Category weights (percent) given the categories that are scored (not re-weighted to zero)."""
     unknown = set(scored) - set(CATEGORIES)
     if unknown:
         raise UserError(f"unknown MIPS categories: {sorted(unknown)}", hint=f"Use {', '.join(CATEGORIES)}.")
-    return dict(REDISTRIBUTED_WEIGHTS[frozenset(scored)])
+    key = frozenset(scored)
+    if small_practice and key in SMALL_PRACTICE_WEIGHTS:
+        return dict(SMALL_PRACTICE_WEIGHTS[key])
+    return dict(REDISTRIBUTED_WEIGHTS[key])
 
 
-def final_scores(categories: pd.DataFrame, *, performance_threshold: float = 75.0) -> pd.DataFrame:
+def final_scores(categories: pd.DataFrame, *, performance_threshold: float = 75.0,
+                 small_practice: bool = False) -> pd.DataFrame:
     """Final score (0-100) per entity.
 
     `categories` columns: entity_id, one column per category with a score from 0 to 100 (missing/NaN =
     re-weighted to zero), optional complex_patient_bonus. Final score = Σ score × weight/100 over scored
     categories, with weights redistributed per `REDISTRIBUTED_WEIGHTS`, plus the complex patient bonus,
-    capped at 100. An entity scored in fewer than two categories gets a final score equal to the
-    performance threshold (a neutral adjustment). Source: 42 CFR 414.1380(c) [K for the redistribution].
+    capped at 100 (small practices use `SMALL_PRACTICE_WEIGHTS` where it applies). An entity scored
+    in fewer than two categories gets a final score equal to the performance threshold (a neutral
+    adjustment). Source: 42 CFR 414.1380(c) [K for the redistribution].
     """
     require_columns(categories, "category scores", ("entity_id",))
     rows = []
@@ -181,7 +194,7 @@ def final_scores(categories: pd.DataFrame, *, performance_threshold: float = 75.
         if len(scored) < 2:
             score, weights = performance_threshold, {}
         else:
-            weights = category_weights(scored)
+            weights = category_weights(scored, small_practice=small_practice)
             score = min(100.0, sum(record[c] * weights[c] / 100.0 for c in scored) + bonus)
         rows.append({"entity_id": record["entity_id"], "final_score": score,
                      **{f"weight_{c}": weights.get(c, 0) for c in CATEGORIES}})
