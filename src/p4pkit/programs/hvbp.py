@@ -111,7 +111,8 @@ def performance_standards(baseline: pd.DataFrame, lower_is_better: Mapping[str, 
     `baseline` has columns measure_id and rate (one row per hospital). Per 42 CFR 412.160 the
     achievement threshold is the median; the benchmark is the mean of the top decile, taken here as
     the best ⌈n/10⌉ hospitals; the floor (used for HCAHPS) is the worst hospital's rate. "Best" and
-    "worst" follow each measure's direction.
+    "worst" follow each measure's direction. §412.160 sets the Efficiency and Cost Reduction
+    standards (MSPB) from the performance period instead: pass those rates for that domain.
     """
     rows = []
     for measure_id, rates in baseline.dropna(subset=["rate"]).groupby("measure_id", sort=True):
