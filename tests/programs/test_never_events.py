@@ -21,12 +21,12 @@ def _diagnoses(rows):
 
 def _encounters():
     return ibis.memtable(pa.table({
-        "encounter_id": ["E1", "E2", "E3", "E4", "E5"],
-        "entity_id": ["H1", "H1", "H2", "H2", "H2"],
+        "encounter_id": ["E1", "E2", "E3", "E4", "E5", "E6"],
+        "entity_id": ["H1", "H1", "H2", "H2", "H2", "H2"],
         "paid_amount": pa.array([Decimal("18000.00"), Decimal("9500.00"), Decimal("42000.00"),
-                                 Decimal("7000.00"), Decimal("12000.00")], MONEY),
+                                 Decimal("7000.00"), Decimal("12000.00"), Decimal("8000.00")], MONEY),
         "amount_without_hac": pa.array([Decimal("11250.50"), Decimal("9500.00"), Decimal("42000.00"),
-                                        Decimal("7000.00"), Decimal("12000.00")], MONEY),
+                                        Decimal("7000.00"), Decimal("12000.00"), Decimal("6500.00")], MONEY),
     }))
 
 
@@ -37,12 +37,14 @@ def test_denials():
         ("E3", "Y65.53", "1"), ("E3", "S72.001A", "W"),  # wrong-site surgery: whole claim; fracture POA undetermined
         ("E4", "T81.509A", "U"),  # retained foreign object, documentation insufficient, but grouper adds nothing
         ("E5", "E11.641", "Y"),  # hypoglycaemic coma present on admission: paid
+        ("E6", "T80.211A", None),  # line infection with a blank POA: blank must not be used on HAC codes
     ])
     out = denials(diagnoses, _encounters()).to_pyarrow().to_pylist()
     assert [(r["encounter_id"], r["denied_amount"]) for r in out] == [
         ("E1", Decimal("6749.50")),  # 18,000.00 - 11,250.50
         ("E3", Decimal("42000.00")),
         ("E4", Decimal("0.00")),
+        ("E6", Decimal("1500.00")),  # 8,000.00 - 6,500.00
     ]
     assert out[0]["reason"] == "hospital-acquired condition not present on admission: pressure ulcer stage III or IV"
     assert out[1]["reason"].startswith("serious reportable event, claim not payable: correct procedure on wrong side")
@@ -60,7 +62,7 @@ def test_codes_on_and_off_the_list():
     assert set(listed_conditions()["kind"]) == {"hospital_acquired_condition", "serious_reportable_event"}
 
 
-def test_listed_condition_without_poa_is_a_user_error():
+def test_unknown_poa_value_is_a_user_error():
     with pytest.raises(UserError) as caught:
-        denials(_diagnoses([("E1", "L89.153", None)]), _encounters())
+        denials(_diagnoses([("E1", "L89.153", "Q")]), _encounters())
     assert caught.value.problems[0].column == "poa"

@@ -8,8 +8,10 @@ its dot):
 - Medicare hospital-acquired conditions (SSA §1886(d)(4)(D); 42 CFR 412.2 and the IPPS HAC list): when
   a listed condition is a secondary diagnosis NOT present on admission, the hospital is not paid the
   extra the condition would bring: the stay is paid as if the diagnosis were absent. POA indicators
-  (CMS POA reporting guidance): Y (present) and W (clinically undetermined) are paid; N (not present)
-  and U (documentation insufficient) are not. A listed condition needs one of these four.
+  (CMS HAC coding page, as carried by the HL7 presentOnAdmission code system and ResDAC): Y (present)
+  and W (clinically undetermined) are paid; N (not present), U (documentation insufficient) and 1 or
+  blank (exempt/unreported, which must not be used on HAC codes) are not. Any other value is an input
+  error.
 - Surgical serious reportable events (NQF; Medicare NCDs 140.6-140.8: wrong surgery, wrong body part,
   wrong patient), reported with ICD-10-CM Y65.51-Y65.53: the whole claim is not paid, whatever the POA.
 
@@ -49,7 +51,7 @@ LISTED_CONDITIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 PAID_POA = ("Y", "W")
-UNPAID_POA = ("N", "U")
+VALID_POA = PAID_POA + ("N", "U", "1", "")
 
 
 def listed_conditions() -> pd.DataFrame:
@@ -65,9 +67,9 @@ def flag_diagnoses(diagnoses: ibis.Table) -> ibis.Table:
     code = diagnoses.diagnosis_code.upper().strip().replace(".", "")
     category = ibis.cases(*[(code.re_search(p), c) for c, _, p in LISTED_CONDITIONS], else_=ibis.null("string"))
     kind = ibis.cases(*[(code.re_search(p), k) for _, k, p in LISTED_CONDITIONS], else_=ibis.null("string"))
-    poa = diagnoses.poa.cast("string").upper().strip()
+    poa = diagnoses.poa.cast("string").upper().strip().fill_null("")
     flagged = diagnoses.mutate(category=category, kind=kind, poa=poa).filter(ibis._.category.notnull())
-    nonpayable = (flagged.kind == SRE) | flagged.poa.isin(UNPAID_POA)
+    nonpayable = (flagged.kind == SRE) | ~flagged.poa.isin(PAID_POA)
     return flagged.select("encounter_id", "category", "kind", "poa", nonpayable=nonpayable)
 
 
@@ -77,16 +79,16 @@ def denials(diagnoses: ibis.Table, encounters: ibis.Table) -> ibis.Table:
     `encounters`: encounter_id, entity_id, paid_amount, amount_without_hac (decimals). A serious
     reportable event denies the whole paid amount; otherwise a HAC not present on admission denies
     paid_amount − amount_without_hac (never below zero). Raises `UserError` when a listed HAC carries
-    a POA indicator other than Y, N, U or W.
+    a POA value that is not a POA indicator (Y, N, U, W, 1 or blank).
     """
     flagged = flag_diagnoses(diagnoses)
-    bad_poa = flagged.filter((flagged.kind == HAC) & ~flagged.poa.isin(PAID_POA + UNPAID_POA).fill_null(False))
+    bad_poa = flagged.filter((flagged.kind == HAC) & ~flagged.poa.isin(VALID_POA))
     count = int(bad_poa.count().to_pyarrow().as_py())
     if count:
         raise UserError(
-            f"{count} listed hospital-acquired condition(s) have no valid POA indicator",
-            [Problem("diagnoses", None, "poa", "must be Y, N, U or W for a listed condition")],
-            hint="Report POA for every secondary diagnosis on the HAC list (CMS POA reporting guidance).",
+            f"{count} listed hospital-acquired condition(s) carry an unknown POA value",
+            [Problem("diagnoses", None, "poa", "must be Y, N, U, W, 1 or blank")],
+            hint="Use the CMS present-on-admission indicators on every secondary diagnosis.",
         )
     unpaid = flagged.filter(flagged.nonpayable)
     per_encounter = unpaid.group_by("encounter_id").aggregate(
