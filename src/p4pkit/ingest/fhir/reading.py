@@ -1,0 +1,254 @@
+"""The state of one FHIR read: canonical columns being filled, references waiting to be resolved,
+and the problems found on the way.
+
+Resources are mapped one at a time into column lists (no per-resource DataFrames). References
+are resolved only after every input has been read, so their order in files does not matter:
+`Patient/123`, absolute URLs, `urn:uuid:` fullUrls of Bundle entries and conditional references
+(`Practitioner?identifier=system|value`) all resolve to canonical ids. A reference that resolves to
+nothing in the input (nor, when loading, in the store) is a referential-integrity problem.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from p4pkit.errors import Problem
+from p4pkit.ingest.fhir.source import Located
+from p4pkit.ingest.fhir.values import BadValue, Ref
+from p4pkit.model.schemas import TABLES, conform
+
+# Resource type a reference targets → canonical table and key column it resolves into.
+TARGET_TABLES = {
+    "Patient": ("patients", "patient_id"),
+    "Encounter": ("encounters", "encounter_id"),
+    "Practitioner": ("clinicians", "clinician_id"),
+    "Organization": ("organizations", "organization_id"),
+}
+
+# Answers "which of these ids does the store already hold?" for a canonical table (load_fhir).
+KnownIds = Callable[[str, set[str]], set[str]]
+
+
+class Columns:
+    """A canonical table under construction: one Python list per column."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self.data: dict[str, list] = {name: [] for name in TABLES[table].schema.names}
+        self.where: list[tuple[str, int | None, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def add(self, where: tuple[str, int | None, str], **values: object) -> int:
+        """Append a row (columns not named are null); returns its index."""
+        unknown = set(values) - set(self.data)
+        if unknown:
+            raise KeyError(f"{self.table}: not canonical columns {sorted(unknown)}")
+        for name, column in self.data.items():
+            column.append(values.get(name))
+        self.where.append(where)
+        return len(self.where) - 1
+
+    def copy_row(self, index: int, **changes: object) -> int:
+        """Append a copy of row `index` with some values changed; returns the new index."""
+        values = {name: column[index] for name, column in self.data.items()}
+        values.update(changes)
+        return self.add(self.where[index], **values)
+
+
+@dataclass
+class Resource:
+    """The resource being mapped and where it came from; helpers record problems at FHIR paths."""
+
+    located: Located
+    reading: Reading
+
+    @property
+    def data(self) -> dict:
+        return self.located.resource
+
+    @property
+    def type(self) -> str:
+        return self.located.resource["resourceType"]
+
+    @property
+    def id(self) -> str:
+        return str(self.located.resource.get("id") or "")
+
+    def where(self, path: str) -> tuple[str, int | None, str]:
+        return self.located.file, self.located.row, f"{self.type}.{path}"
+
+    def problem(self, path: str, reason: str) -> None:
+        file, row, column = self.where(path)
+        self.reading.problems.append(Problem(file, row, column, reason))
+
+    def read(self, path: str, reader: Callable, *args: object) -> object:
+        """`reader(*args)`, or None with a problem at `path` when the value is unreadable."""
+        try:
+            return reader(*args)
+        except BadValue as error:
+            self.problem(path, str(error))
+            return None
+
+    def require(self, path: str, value: object, how: str) -> bool:
+        """False (and a problem saying how to fix it) when a required value is missing."""
+        if value is None or value == "":
+            self.problem(path, f"missing; {how}")
+            return False
+        return True
+
+
+@dataclass
+class Reading:
+    """Everything gathered from the inputs so far."""
+
+    tables: dict[str, Columns] = field(default_factory=lambda: {name: Columns(name) for name in TABLES})
+    problems: list[Problem] = field(default_factory=list)
+    # (resource type, id) of every mapped resource, and first place it was seen.
+    seen: dict[tuple[str, str], tuple[str, int | None]] = field(default_factory=dict)
+    full_urls: dict[str, tuple[str, str]] = field(default_factory=dict)
+    identifiers: dict[tuple[str, str], str] = field(default_factory=dict)
+    medications: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    # events row index of each Condition, and (encounter id, condition ref) of Encounter.diagnosis.
+    conditions: dict[str, int] = field(default_factory=dict)
+    diagnoses: list[tuple[str, Ref]] = field(default_factory=list)
+    payors: set[Ref] = field(default_factory=set)
+    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def register(self, res: Resource) -> bool:
+        """Index a resource's id, fullUrl and identifiers; False (with a problem) if it repeats."""
+        if not res.id:
+            res.problem("id", "missing; every resource needs an id so others can reference it")
+            return False
+        key = (res.type, res.id)
+        if key in self.seen:
+            file, row = self.seen[key]
+            res.problem("id", f"the same {res.type} id appears twice, first in {file}" + (f" row {row}" if row else "") + "; give each resource its own id")
+            return False
+        self.seen[key] = (res.located.file, res.located.row)
+        if res.located.full_url:
+            self.full_urls[res.located.full_url] = key
+        for ident in res.data.get("identifier", ()):
+            if ident.get("system") and ident.get("value"):
+                self.identifiers[(res.type, f"{ident['system']}|{ident['value']}")] = res.id
+        return True
+
+    def target(self, ref: Ref) -> tuple[str, str] | None:
+        """The (resource type, id) a reference names, or None when it cannot be parsed."""
+        text = ref.text
+        if text in self.full_urls:
+            return self.full_urls[text]
+        if "?" in text:
+            rtype, query = text.split("?", 1)
+            rtype = rtype.rstrip("/").split("/")[-1]
+            for part in query.split("&"):
+                if part.startswith("identifier="):
+                    found = self.identifiers.get((rtype, part[len("identifier="):]))
+                    return (rtype, found) if found else (rtype, part)
+            return None
+        parts = text.rstrip("/").split("/")
+        if "_history" in parts:
+            parts = parts[: parts.index("_history")]
+        if len(parts) < 2:
+            return None
+        return parts[-2], parts[-1]
+
+    def resolve(self, known: KnownIds | None) -> None:
+        """Turn every pending reference in the canonical columns into an id, or a problem."""
+        pending: dict[str, set[str]] = defaultdict(set)
+        for columns in self.tables.values():
+            for values in columns.data.values():
+                for i, value in enumerate(values):
+                    if isinstance(value, Ref):
+                        hit = self.target(value)
+                        values[i] = (value, hit)
+                        if hit and hit[0] == value.target and hit not in self.seen and hit[0] in TARGET_TABLES:
+                            pending[hit[0]].add(hit[1])
+        in_store: dict[str, set[str]] = defaultdict(set)
+        if known:
+            for rtype, ids in pending.items():
+                in_store[rtype] = known(TARGET_TABLES[rtype][0], ids)
+        for columns in self.tables.values():
+            for values in columns.data.values():
+                for i, value in enumerate(values):
+                    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Ref):
+                        values[i] = self._checked(*value, in_store)
+
+    def _checked(self, ref: Ref, hit: tuple[str, str] | None, in_store: dict[str, set[str]]) -> str | None:
+        file, row, path = ref.where
+        if hit is None:
+            self.problems.append(Problem(file, row, path, f"cannot read this reference; write it as {ref.target}/<id>"))
+        elif hit[0] != ref.target:
+            self.problems.append(Problem(file, row, path, f"this reference should point at a {ref.target}"))
+        elif hit in self.seen or hit[1] in in_store[hit[0]]:
+            return hit[1]
+        else:
+            where = "the input or the store" if in_store else "the input"
+            self.problems.append(
+                Problem(file, row, path, f"refers to a {ref.target} that is in neither {where}; include that resource")
+            )
+        return None
+
+    def link_diagnoses(self) -> None:
+        """Give each Condition listed in Encounter.diagnosis the encounter it was diagnosed in.
+
+        A condition diagnosed in several encounters becomes one events row per encounter
+        (`Condition/<id>`, then `Condition/<id>#2`, ...), the same code and dates each time, so a
+        measure can ask "an encounter with this diagnosis" by joining on encounter_id, as with
+        claims diagnoses. A Condition that is only in the store is not relinked.
+        """
+        events = self.tables["events"]
+        copies: dict[str, int] = defaultdict(int)
+        for encounter_id, ref in self.diagnoses:
+            hit = self.target(ref)
+            if hit is None or hit[0] != "Condition" or hit[1] not in self.conditions:
+                if hit is None or hit[0] != "Condition":
+                    file, row, path = ref.where
+                    self.problems.append(Problem(file, row, path, "a diagnosis should point at a Condition"))
+                continue
+            index = self.conditions[hit[1]]
+            current = events.data["encounter_id"][index]
+            if current is None:
+                events.data["encounter_id"][index] = Ref("Encounter", f"Encounter/{encounter_id}", ref.where)
+            elif not (isinstance(current, Ref) and current.text == f"Encounter/{encounter_id}"):
+                copies[hit[1]] += 1
+                events.copy_row(
+                    index,
+                    event_id=f"Condition/{hit[1]}#{copies[hit[1]] + 1}",
+                    encounter_id=Ref("Encounter", f"Encounter/{encounter_id}", ref.where),
+                )
+
+    def fill_medications(self) -> None:
+        """Give medication events that name a Medication resource that medication's code."""
+        events = self.tables["events"]
+        codes = events.data["code"]
+        for i, value in enumerate(codes):
+            if isinstance(value, Ref):
+                hit = self.target(value)
+                code = self.medications.get(hit[1]) if hit and hit[0] == "Medication" else None
+                file, row, path = value.where
+                if hit is None or hit[0] != "Medication" or hit[1] not in self.medications:
+                    self.problems.append(Problem(file, row, path, "names no Medication in the input; include that Medication"))
+                elif code is None:
+                    self.problems.append(Problem(file, row, path, "the Medication it names has no code with system and code"))
+                events.data["code_system"][i], codes[i] = code if code else (None, None)
+
+    def to_tables(self) -> dict[str, pa.Table]:
+        return {name: conform(name, columns.data) for name, columns in self.tables.items()}
+
+
+def map_all(located: Iterable[Located], mappers: dict[str, Callable[[Resource], None]], reading: Reading) -> None:
+    """Map every resource of a supported type; other resource types are counted and skipped."""
+    for item in located:
+        res = Resource(item, reading)
+        mapper = mappers.get(res.type)
+        if mapper is None:
+            reading.skipped[res.type] += 1
+            continue
+        if reading.register(res):
+            mapper(res)

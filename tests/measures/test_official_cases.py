@@ -1,0 +1,55 @@
+"""Every official eCQM test case: FHIR Bundle → canonical tables → run_measures → MeasureReport,
+compared population by population with the expected MeasureReport inside the Bundle.
+
+All cases of a measure share one store and one run (their patients are distinct), which keeps the
+185 cases fast; each case is still its own test with its own verdict.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pyarrow as pa
+import pytest
+from ecqm_cases import CASE_COUNTS, MEASURES, Case, case_files, cases, combined_tables, measure_shape
+
+from p4pkit.measures import run_measures
+from p4pkit.measures.measurereport import individual_reports
+from p4pkit.store import Store
+
+CASES = [(measure_id, index) for measure_id in MEASURES for index in range(len(case_files(measure_id)))]
+
+
+@cache
+def _run(measure_id: str) -> tuple[list[Case], pa.Table]:
+    """The measure's cases and its results over all of them (one period: every case uses 2025)."""
+    all_cases = cases(measure_id)
+    (period,) = {case.period for case in all_cases}
+    with Store() as store:
+        store.replace_tables(combined_tables(all_cases))
+        results = run_measures(store, [measure_id], f"{period[0]}:{period[1]}")
+    return all_cases, results
+
+
+def test_every_measure_has_its_official_cases():
+    assert {m: len(case_files(m)) for m in MEASURES} == CASE_COUNTS
+
+
+def test_expected_reports_follow_the_measure_group_definitions():
+    for measure_id in MEASURES:
+        shape = measure_shape(measure_id)
+        for case in cases(measure_id):
+            assert [list(group) for group in case.expected] == [list(codes) for codes in shape.groups], case.title
+
+
+@pytest.mark.parametrize(("measure_id", "index"), CASES, ids=[f"{m}-{i:02d}" for m, i in CASES])
+def test_official_case(measure_id, index):
+    all_cases, results = _run(measure_id)
+    case = all_cases[index]
+    mine = results.filter(pa.compute.equal(results["patient_id"], case.patient_id))
+    shape = measure_shape(measure_id)
+    (report,) = individual_reports(mine, {measure_id: shape}, subjects=[case.patient_id], period=case.period)
+    actual = [{p["code"]["coding"][0]["code"]: p["count"] for p in group["population"]} for group in report["group"]]
+    assert report["subject"]["reference"] == f"Patient/{case.patient_id}"
+    assert report["measure"] == shape.url
+    assert actual == case.expected, f"{case.title} ({case.file.name})"
