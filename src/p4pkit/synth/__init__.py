@@ -1,0 +1,11 @@
+"""The synthetic world: canonical tables for a made-up population, plus the ground truth behind them.
+
+`generate` writes a world; `prevalence_report` checks its recorded prevalence against published
+targets (`targets.CONDITIONS`). See docs/synthetic.md.
+"""
+
+from p4pkit.synth.generate import generate
+from p4pkit.synth.params import BEHAVIOURS
+from p4pkit.synth.report import prevalence_report
+
+__all__ = ["BEHAVIOURS", "generate", "prevalence_report"]

@@ -1,0 +1,227 @@
+"""Care for one chunk of patients: encounters, clinical events and claim lines, drawn with numpy.
+
+Rates grow with morbidity (number of chronic conditions), age and deprivation, and fall with the
+true quality of the practice (and of the hospital, for readmissions). Lab values depend on the
+patient's latent severity, deprivation and the practice's and clinician's true quality, so that a
+measure computed on the output can be checked against the truth. The functional forms and
+coefficients are set by hand to give plausible rates (see `docs/synthetic.md`); they are not
+estimated from data.
+
+Strings are never built per row in Python: every event or encounter carries an integer "type"
+that indexes a small vocabulary table, and Arrow expands the vocabulary in C++.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from p4pkit.model import codes
+from p4pkit.synth import targets as t
+from p4pkit.synth.behaviours import DIABETES, HYPERTENSION, Behaviours
+from p4pkit.synth.params import Params
+from p4pkit.synth.people import YEAR, Population
+from p4pkit.synth.world import SPECIALTIES, World, ids
+
+DAY_US = 86_400_000_000
+MINUTE_US = 60_000_000
+CKD = t.CONDITION_NAMES.index("ckd")
+SPECIALTY_OF_CONDITION = np.array([SPECIALTIES.index(c.specialty) for c in t.CONDITIONS])
+OTHER_SPECIALTY = np.array([SPECIALTIES.index(s) for s in SPECIALTIES if s not in {c.specialty for c in t.CONDITIONS}])
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One kind of clinical event: FHIR kind, code, unit and the CPT line billed when it happens."""
+
+    kind: str
+    system: str
+    code: str
+    unit: str | None = None
+    cpt: str | None = None
+    cents: int = 0
+
+
+def _lab(lab: t.Lab) -> EventType:
+    return EventType("observation", codes.LOINC, lab.loinc, lab.unit, lab.cpt, lab.cents)
+
+
+EVENT_TYPES: dict[str, EventType] = {
+    "hba1c": _lab(t.HBA1C),
+    "sbp": _lab(t.SYSTOLIC),
+    "dbp": _lab(t.DIASTOLIC),
+    "cholesterol": _lab(t.CHOLESTEROL),
+    "egfr": _lab(t.EGFR),
+    "bmi": _lab(t.BMI),
+    "tobacco": EventType("observation", codes.LOINC, t.TOBACCO_SCREEN),
+    "cessation": EventType("procedure", codes.CPT, t.CESSATION[0], None, t.CESSATION[0], t.CESSATION[1]),
+    "mammogram": EventType("observation", codes.LOINC, t.MAMMOGRAM[0], None, t.MAMMOGRAM[1], t.MAMMOGRAM[2]),
+    "colonoscopy": EventType("procedure", codes.CPT, t.COLONOSCOPY[0], None, t.COLONOSCOPY[0], t.COLONOSCOPY[1]),
+    "fit": EventType("observation", codes.LOINC, t.FIT[0], None, t.FIT[1], t.FIT[2]),
+    "pap": EventType("observation", codes.LOINC, t.PAP[0], None, t.PAP[1], t.PAP[2]),
+}
+ICD_CODES = tuple(dict.fromkeys([*t.DIAGNOSIS_CODES.values(), *t.CKD_STAGE_CODES, *t.UPCODE_CODES]))
+for _code in ICD_CODES:
+    EVENT_TYPES[f"icd:{_code}"] = EventType("condition", codes.ICD10CM, _code)
+TYPE_NAMES = list(EVENT_TYPES)
+TYPE = {name: i for i, name in enumerate(TYPE_NAMES)}
+# Per condition (targets.CONDITIONS order) the event type of its diagnosis; CKD is coded by stage.
+CONDITION_TYPE = np.array([TYPE[f"icd:{t.DIAGNOSIS_CODES.get(c.name, t.CKD_STAGE_CODES[0])}"] for c in t.CONDITIONS])
+CKD_TYPES = np.array([TYPE[f"icd:{c}"] for c in t.CKD_STAGE_CODES])
+UPCODE_TYPES = np.array([TYPE[f"icd:{c}"] for c in t.UPCODE_CODES])
+# Claim diagnosis vocabulary: condition codes, then a routine adult examination and "illness, unspecified".
+DIAGNOSES = (*ICD_CODES, "Z00.00", "R69")
+ROUTINE, UNSPECIFIED = len(ICD_CODES), len(ICD_CODES) + 1
+DIAG_OF_TYPE0 = TYPE[f"icd:{ICD_CODES[0]}"]  # event type -> DIAGNOSES index is type - DIAG_OF_TYPE0
+
+# Encounter vocabulary: (class, system, code, base allowed cents).
+ENCOUNTER_TYPES = (
+    *[("ambulatory", codes.CPT, code, cents) for code, cents in t.OFFICE_VISITS],
+    *[("emergency", codes.CPT, code, cents + t.ED_FACILITY_CENTS) for code, cents in t.ED_VISITS],
+    ("inpatient", codes.SNOMED, t.INPATIENT_TYPE, 0),
+)
+OFFICE, ED, INPATIENT = 0, len(t.OFFICE_VISITS), len(t.OFFICE_VISITS) + len(t.ED_VISITS)
+PRIMARY, SPECIALIST, EMERGENCY, ADMISSION = 0, 1, 2, 3
+POS = (t.POS_OFFICE, t.POS_OFFICE, t.POS_ED, t.POS_INPATIENT)
+DISPOSITIONS = ("home", "snf", "exp")
+SOURCES = ("emd", "outp")
+# MS-DRG (index into targets.DRGS) of an admission for each condition, and when no condition applies.
+DRG_OF_CONDITION = np.array([6, 2, 1, 1, 3, 0, 4, 5])
+DRG_OTHER = 6
+VALUE_CODES = (t.SMOKER, t.NON_SMOKER)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def pick_condition(rng: np.random.Generator, conditions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a (rows x conditions) bool matrix, one present condition at random.
+
+    Returns (index, found); `found` is False for rows with no condition (index is then arbitrary).
+    """
+    score = conditions + rng.random(conditions.shape) * 0.5
+    k = score.argmax(axis=1)
+    return k, conditions[np.arange(len(k)), k]
+
+
+@dataclass
+class Slice:
+    """The patients of one chunk, with the quantities every rate below needs."""
+
+    lo: int
+    pop: Population
+    start: np.ndarray
+    end: np.ndarray
+    span: np.ndarray
+    age: np.ndarray
+    ncond: np.ndarray
+    conditions: np.ndarray
+    practice: np.ndarray
+    quality: np.ndarray
+    deprivation: np.ndarray
+
+    @classmethod
+    def of(cls, params: Params, world: World, pop: Population, lo: int, hi: int) -> Slice:
+        start = pop.obs_start(params)[lo:hi].astype(np.int64)
+        end = pop.obs_end(params)[lo:hi].astype(np.int64)
+        span = np.maximum(end - start + 1, 0)
+        practice = pop.practice[lo:hi]
+        return cls(
+            lo=lo, pop=pop, start=start, end=end, span=span,
+            age=(start + span / 2 - pop.birth_day[lo:hi]) / YEAR,
+            ncond=pop.n_conditions[lo:hi], conditions=pop.conditions[lo:hi], practice=practice,
+            quality=world.practice_quality[practice], deprivation=(3 - pop.quintile[lo:hi]).astype(float),
+        )
+
+    def spread(self, rng: np.random.Generator, rate_per_year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Poisson counts of a yearly rate over each patient's observed span, on uniform days."""
+        counts = rng.poisson(rate_per_year * self.span / YEAR)
+        who = np.repeat(np.arange(len(self.span)), counts)
+        day = self.start[who] + np.floor(rng.random(len(who)) * self.span[who]).astype(np.int64)
+        return who, day
+
+
+def _hospital(rng: np.random.Generator, world: World, practice: np.ndarray) -> np.ndarray:
+    """The practice's local hospital four times in five, otherwise any hospital."""
+    local = world.practice_hospital[practice]
+    return np.where(rng.random(len(practice)) < 0.8, local, rng.integers(0, len(world.hospital_ids), len(practice)))
+
+
+def _hospital_doctor(rng: np.random.Generator, world: World, hospital: np.ndarray, emergency: bool) -> np.ndarray:
+    """A hospitalist (first half of the hospital's doctors) or an emergency physician (second half)."""
+    half = (world.hosp_offsets[1] - world.hosp_offsets[0]) // 2
+    return world.hosp_offsets[hospital] + half * emergency + rng.integers(0, half, len(hospital))
+
+
+def draw_encounters(rng: np.random.Generator, world: World, s: Slice) -> dict[str, np.ndarray]:
+    """Primary-care and specialist visits, ED visits, admissions and 30-day readmissions of a slice."""
+    n_prac, n_groups = len(world.practice_ids), len(world.group_ids)
+    parts = []
+
+    who, day = s.spread(rng, 0.9 + 0.35 * np.maximum(s.age - 40, 0) / 10 + 0.9 * s.ncond)
+    practice = s.practice[who]
+    lo, size = world.pc_offsets[practice], np.diff(world.pc_offsets)[practice]
+    usual = s.pop.usual_clinician[s.lo + who]
+    clinician = np.where(rng.random(len(who)) < 0.6, usual, lo + np.floor(rng.random(len(who)) * size).astype(np.int64))
+    k, found = pick_condition(rng, s.conditions[who])
+    level = np.clip(np.round(0.5 * s.ncond[who] + 1.2 * rng.random(len(who)) - 0.3), 0, 2).astype(np.int64)
+    parts.append(dict(who=who, day=day, setting=np.full(len(who), PRIMARY), clinician=clinician, org=practice,
+                      etype=OFFICE + level, cond=np.where(found, k, -1)))
+
+    who, day = s.spread(rng, 0.2 + 0.5 * (s.age >= 65) + 1.6 * s.ncond)
+    k, found = pick_condition(rng, s.conditions[who])
+    matched = found & (rng.random(len(who)) < 0.8)
+    specialty = np.where(matched, SPECIALTY_OF_CONDITION[k], OTHER_SPECIALTY[rng.integers(0, len(OTHER_SPECIALTY), len(who))])
+    lo, size = world.spec_offsets[specialty], np.diff(world.spec_offsets)[specialty]
+    clinician = lo + np.floor(rng.random(len(who)) * size).astype(np.int64)
+    group = world.spec_group[clinician - world.spec_offsets[0]]
+    parts.append(dict(who=who, day=day, setting=np.full(len(who), SPECIALIST), clinician=clinician,
+                      org=n_prac + group, etype=OFFICE + 1 + (rng.random(len(who)) < 0.3), cond=np.where(matched, k, -1)))
+
+    rate = np.exp(-1.3 + 0.3 * s.ncond + 0.15 * s.deprivation - 0.15 * s.quality + 0.3 * s.pop.social_risk[s.lo:s.lo + len(s.span)])
+    who, day = s.spread(rng, rate)
+    hospital = _hospital(rng, world, s.practice[who])
+    k, found = pick_condition(rng, s.conditions[who])
+    parts.append(dict(who=who, day=day, setting=np.full(len(who), EMERGENCY),
+                      clinician=_hospital_doctor(rng, world, hospital, True), org=n_prac + n_groups + hospital,
+                      etype=ED + rng.integers(0, len(t.ED_VISITS), len(who)), cond=np.where(found, k, -1)))
+
+    rate = np.minimum(np.exp(-3.1 + 0.45 * s.ncond + 0.025 * (s.age - 50) + 0.1 * s.deprivation - 0.2 * s.quality), 3.0)
+    who, day = s.spread(rng, rate)
+    hospital = _hospital(rng, world, s.practice[who])
+    admission = _admissions(rng, world, s, who, day, hospital)
+    readmit = rng.random(len(who)) < sigmoid(-2.1 + 0.2 * s.ncond[who] - 0.35 * world.hospital_quality[hospital] - 0.15 * s.quality[who])
+    again = admission["end_day"] + 1 + rng.integers(0, 30, len(who))
+    readmit &= again <= s.end[who]
+    readmission = _admissions(rng, world, s, who[readmit], again[readmit], hospital[readmit])
+    parts += [admission, readmission]
+
+    for part in parts:  # columns only stays have
+        rows = len(part["who"])
+        part.setdefault("end_day", part["day"])
+        for key in ("drg", "disposition", "source"):
+            part.setdefault(key, np.full(rows, -1))
+    out = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    out["minute"] = rng.integers(7 * 60, 19 * 60, len(out["who"]))
+    order = np.lexsort((out["minute"], out["day"], out["who"]))
+    return {key: value[order] for key, value in out.items()}
+
+
+def _admissions(rng: np.random.Generator, world: World, s: Slice, who: np.ndarray, day: np.ndarray,
+                hospital: np.ndarray) -> dict[str, np.ndarray]:
+    """Inpatient stays: length of stay grows with morbidity; the stay ends at death if death comes first."""
+    n_prac, n_groups = len(world.practice_ids), len(world.group_ids)
+    k, found = pick_condition(rng, s.conditions[who])
+    stay = 1 + rng.poisson(2.5 + 0.5 * s.ncond[who])
+    end_day = np.minimum(day + stay, s.end[who])
+    died = end_day == s.pop.death_day[s.lo + who]
+    disposition = np.where(died, 2, (rng.random(len(who)) < 0.15 * (s.age[who] >= 75)).astype(np.int64))
+    return dict(who=who, day=day, setting=np.full(len(who), ADMISSION),
+                clinician=_hospital_doctor(rng, world, hospital, False), org=n_prac + n_groups + hospital,
+                etype=np.full(len(who), INPATIENT), cond=np.where(found, k, -1), end_day=end_day,
+                drg=np.where(found, DRG_OF_CONDITION[k], DRG_OTHER), disposition=disposition,
+                source=(rng.random(len(who)) < 0.3).astype(np.int64))

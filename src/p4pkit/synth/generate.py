@@ -1,0 +1,172 @@
+"""`generate`: write a whole synthetic world as canonical Parquet tables plus its ground truth.
+
+The world is drawn in stages (providers, patients, behaviours, then care chunk by chunk), each
+with its own random stream derived from the seed, so the same seed gives byte-identical tables.
+Everything is written into a temporary folder beside `out_dir` and renamed into place at the end:
+a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from p4pkit.errors import UserError
+from p4pkit.model.schemas import TABLES, conform
+from p4pkit.synth import targets
+from p4pkit.synth.behaviours import Behaviours, assign_behaviours, check_behaviours
+from p4pkit.synth.care import Slice, draw_encounters
+from p4pkit.synth.clinical import draw_events
+from p4pkit.synth.params import BEHAVIOURS, Params, rng_for
+from p4pkit.synth.people import Population, build_population
+from p4pkit.synth.tables import care_tables, dates, enrollments_table, patient_ids, patients_table
+from p4pkit.synth.world import World, build_world
+
+Progress = Callable[[str, int, int], None]
+PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+def _quiet(step: str, done: int, total: int) -> None:
+    """Default progress callback: say nothing."""
+
+
+def generate(
+    n_patients: int,
+    seed: int,
+    out_dir: str | Path,
+    behaviours: tuple[str, ...] | list[str] = (),
+    program_start: date | None = None,
+    on_progress: Progress = _quiet,
+    **overrides,
+) -> dict[str, int]:
+    """Write every canonical table to `out_dir/<table>.parquet` and the ground truth to `out_dir/truth/`.
+
+    `behaviours` switches on any of `BEHAVIOURS` (all off by default); `program_start` is when
+    behaviours and the program effect begin; `overrides` set other `Params` fields. Returns the
+    number of rows written per table. `on_progress(step, done, total)` is called as work advances.
+    """
+    out = Path(out_dir)
+    if n_patients < 100:
+        raise UserError(f"--patients {n_patients}: too few", hint="ask for at least 100 patients")
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"output folder {out} exists and is not empty", hint="choose a new folder or remove it")
+    fields = dict(overrides)
+    if program_start is not None:
+        fields["program_start"] = program_start
+    params = Params(n_patients=n_patients, seed=seed, behaviours=check_behaviours(behaviours), **fields)
+    if not params.start <= params.program_start <= params.end:
+        raise UserError(f"--program-start {params.program_start}: outside the data ({params.start} to {params.end})",
+                        hint="choose a date inside the generated period")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        counts = _write_world(params, work, on_progress)
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return counts
+
+
+def _write_world(params: Params, work: Path, on_progress: Progress) -> dict[str, int]:
+    chunks = range(0, params.n_patients, params.chunk_size)
+    total = len(chunks) + 2
+    on_progress("providers and patients", 0, total)
+    world = build_world(params)
+    pop = build_population(params, world)
+    beh = assign_behaviours(params, len(world.practice_ids), pop)
+    static = {
+        "organizations": conform("organizations", world.organizations),
+        "clinicians": conform("clinicians", world.clinicians),
+        "patients": patients_table(pop),
+        "enrollments": enrollments_table(params, world, pop),
+    }
+    counts = {}
+    for name, table in static.items():
+        pq.write_table(table, work / f"{name}.parquet", **PARQUET_OPTIONS)
+        counts[name] = table.num_rows
+    on_progress("care", 1, total)
+
+    writers = {name: pq.ParquetWriter(work / f"{name}.parquet", TABLES[name].schema, **PARQUET_OPTIONS)
+               for name in ("encounters", "events", "claim_lines")}
+    offsets = {"encounters": 0, "events": 0, "claim_lines": 0}
+    try:
+        for i, lo in enumerate(chunks):
+            hi = min(lo + params.chunk_size, params.n_patients)
+            rng = rng_for(params, 4, i)
+            s = Slice.of(params, world, pop, lo, hi)
+            enc = draw_encounters(rng, world, s)
+            ev = draw_events(rng, params, world, s, beh, enc)
+            tables = care_tables(rng, world, s, enc, ev, offsets["encounters"], offsets["events"])
+            for name, table in tables.items():
+                writers[name].write_table(table)
+                offsets[name] += table.num_rows
+            on_progress("care", 2 + i, total)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    counts.update(offsets)
+    _write_truth(params, world, pop, beh, work / "truth")
+    on_progress("done", total, total)
+    return counts
+
+
+def _write_truth(params: Params, world: World, pop: Population, beh: Behaviours, truth: Path) -> None:
+    """Latent qualities, true conditions, behaviours and every parameter with the seed."""
+    truth.mkdir()
+    practices = dict(world.truth_practices)
+    for name in BEHAVIOURS:
+        practices[name] = beh.practices[name]
+    pq.write_table(pa.table(practices), truth / "practices.parquet")
+    pq.write_table(pa.table(world.truth_hospitals), truth / "hospitals.parquet")
+    pq.write_table(pa.table(world.truth_clinicians), truth / "clinicians.parquet")
+
+    who, k = np.nonzero(pop.conditions)
+    pq.write_table(pa.table({
+        "patient_id": patient_ids(who),
+        "condition": pa.array(np.array(targets.CONDITION_NAMES)[k]),
+        "onset_date": dates(pop.onset_day[who, k]),
+    }), truth / "conditions.parquet")
+    pq.write_table(pa.table({
+        "patient_id": patient_ids(np.arange(pop.n)),
+        "severity": pop.severity,
+        "general_morbidity": pop.general,
+        "cardiometabolic": pop.cardiometabolic,
+        "smoker": pop.smoker,
+    }), truth / "patients.parquet")
+
+    rows = {"behaviour": [], "organization_id": [], "start_date": []}
+    for name in params.behaviours:
+        chosen = np.flatnonzero(beh.practices[name])
+        rows["behaviour"] += [name] * len(chosen)
+        rows["organization_id"] += world.practice_ids.take(pa.array(chosen)).to_pylist()
+        rows["start_date"] += [params.program_start] * len(chosen)
+    pq.write_table(pa.table(rows, schema=pa.schema([("behaviour", pa.string()), ("organization_id", pa.string()),
+                                                     ("start_date", pa.date32())])), truth / "behaviours.parquet")
+    marks = {
+        "exception_reporting": beh.exception_patient,
+        "deregistration": beh.removed_patient,
+        "upcoding": beh.upcode >= 0,
+    }
+    touched = [(name, np.flatnonzero(mask)) for name, mask in marks.items()]
+    upcode_codes = np.array(targets.UPCODE_CODES)
+    pq.write_table(pa.table({
+        "behaviour": pa.array(np.concatenate([np.full(len(i), name, dtype=object) for name, i in touched]).astype(str)),
+        "patient_id": patient_ids(np.concatenate([i for _, i in touched])),
+        "organization_id": world.practice_ids.take(pa.array(np.concatenate([pop.practice[i] for _, i in touched]))),
+        "detail": pa.array(np.concatenate([
+            np.where(name == "upcoding", upcode_codes[np.maximum(beh.upcode[i], 0)], "") for name, i in touched
+        ]).astype(str)),
+    }), truth / "behaviour_patients.parquet")
+    (truth / "params.json").write_text(json.dumps(params.to_json(), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,157 @@
+"""Realism targets of the synthetic world, kept as data in one place.
+
+Every number here is described, with its source, in `docs/synthetic.md`. The generator reads these
+tables; `prevalence_report` compares its output with `CONDITIONS`. Figures tagged "background" in
+the docs come from general knowledge of the published series rather than a document we fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p4pkit.model import codes
+
+# ONS mid-year estimates / Census 2021 (England and Wales), share of the population by five-year
+# age band starting at the given age; the last band is 90-99. Normalised by the generator.
+AGE_BANDS: tuple[tuple[int, float], ...] = (
+    (0, 5.4), (5, 5.9), (10, 6.0), (15, 5.7), (20, 6.0), (25, 6.6), (30, 6.9), (35, 6.7),
+    (40, 6.3), (45, 6.4), (50, 6.9), (55, 6.7), (60, 5.8), (65, 5.0), (70, 5.0), (75, 3.7),
+    (80, 2.5), (85, 1.5), (90, 0.8),
+)
+
+# Share of women by age (ONS mid-year estimates): (from age, share female).
+FEMALE_SHARE: tuple[tuple[int, float], ...] = ((0, 0.49), (50, 0.51), (75, 0.55), (85, 0.62))
+
+# English Indices of Deprivation 2019: LSOA IMD score cut points between quintiles, most deprived
+# first (score above 34.17 = quintile 1 ... below 8.49 = quintile 5).
+IMD_CUTS: tuple[float, ...] = (34.17, 21.35, 13.79, 8.49)
+# Log-normal IMD score of a practice's catchment (median, sigma) and of a patient around it: the
+# total log-sd 0.83 and median 17.1 put a fifth of patients in each national quintile.
+PRACTICE_IMD_MEDIAN = 17.1
+PRACTICE_IMD_SIGMA = 0.70
+PATIENT_IMD_SIGMA = 0.45
+
+# Census 2021 England ethnic groups; the white share falls with deprivation (ONS, background).
+ETHNIC_GROUPS = ("white", "asian", "black", "mixed", "other")
+NON_WHITE_SPLIT = (0.505, 0.221, 0.158, 0.116)
+WHITE_SHARE_BY_QUINTILE = (0.72, 0.78, 0.83, 0.87, 0.90)
+
+# Social risk (Medicaid / dual eligibility), quintile 1 (most deprived) first. About one person in
+# five is covered by Medicaid in the US (KFF, background).
+SOCIAL_RISK_BY_QUINTILE = (0.38, 0.25, 0.17, 0.11, 0.07)
+
+# Current smokers: 12.9% of adults in England 2022 (ONS), steeply graded by deprivation.
+SMOKER_BY_QUINTILE = (0.21, 0.15, 0.12, 0.10, 0.07)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A chronic condition: its published prevalence and the shape of its risk.
+
+    `target` is the recorded prevalence among registered patients aged `min_age` or over (the QOF
+    register denominators). The log-odds slopes (per decade of age, for men, per quintile step
+    towards the most deprived) and the loadings on the two shared latent factors shape who has
+    it; the generator solves for the intercept that hits `target` exactly in expectation.
+    """
+
+    name: str
+    target: float
+    min_age: int
+    age_slope: float
+    male: float
+    deprivation: float
+    general_load: float
+    cardiometabolic_load: float
+    specialty: str
+    source: str
+
+
+CONDITIONS: tuple[Condition, ...] = (
+    Condition("hypertension", 0.153, 0, 0.62, 0.15, 0.06, 0.35, 0.9, "Cardiology", "QOF 2024/25 via pcnd.info"),
+    Condition("diabetes", 0.077, 17, 0.38, 0.35, 0.17, 0.35, 1.1, "Endocrinology", "QOF 2023/24 (background)"),
+    Condition("asthma", 0.065, 6, 0.0, -0.2, 0.08, 0.45, 0.0, "Pulmonology", "QOF 2023/24 (background)"),
+    Condition("copd", 0.019, 0, 0.72, 0.15, 0.30, 0.6, 0.2, "Pulmonology", "QOF 2024/25 via pcnd.info"),
+    Condition("chd", 0.030, 0, 0.75, 0.75, 0.15, 0.4, 0.9, "Cardiology", "QOF 2024/25 via pcnd.info"),
+    Condition("heart_failure", 0.011, 0, 0.85, 0.45, 0.15, 0.6, 0.9, "Cardiology", "QOF 2023/24 (background)"),
+    Condition("ckd", 0.042, 18, 0.85, -0.1, 0.10, 0.4, 0.9, "Nephrology", "QOF 2023/24 (background)"),
+    Condition("depression", 0.132, 18, -0.05, -0.6, 0.20, 0.7, 0.0, "Psychiatry", "QOF 2023/24 (background)"),
+)
+CONDITION_NAMES = tuple(c.name for c in CONDITIONS)
+
+# Diagnosis codes written for each condition (ICD-10-CM). Diabetes and hypertension codes are
+# members of the eCQM "Diabetes" (2.16.840.1.113883.3.464.1003.103.12.1001) and "Essential
+# Hypertension" (2.16.840.1.113883.3.464.1003.104.12.1011) value sets. CKD is written by stage.
+DIAGNOSIS_CODES: dict[str, str] = {
+    "hypertension": "I10",
+    "diabetes": "E11.9",
+    "asthma": "J45.909",
+    "copd": "J44.9",
+    "chd": "I25.10",
+    "heart_failure": "I50.9",
+    "depression": "F32.9",
+}
+CKD_STAGE_CODES = ("N18.30", "N18.4", "N18.5")
+CKD_STAGE_SHARES = (0.85, 0.12, 0.03)
+# Codes an upcoding practice adds without any clinical change: complications and HCC-bearing
+# conditions a risk model pays for.
+UPCODE_CODES = ("E11.65", "I50.9", "N18.4", "J44.9")
+
+# Annual death probability: Gompertz fit to ONS national life tables (background),
+# q(age) = exp(DEATH_A + DEATH_B * age), multiplied by exp(loadings) for morbidity and deprivation.
+DEATH_A = -10.2
+DEATH_B = 0.092
+MOVE_OUT_PER_YEAR = 0.03
+
+# Office visit E&M codes (eCQM "Office Visit" value set 2.16.840.1.113883.3.464.1003.101.12.1001)
+# and their approximate Medicare allowed amounts in cents (2024 physician fee schedule, background).
+OFFICE_VISITS = (("99213", 9200), ("99214", 13100), ("99215", 18400))
+ED_VISITS = (("99283", 7600), ("99284", 12700), ("99285", 18100))  # ED E&M, value set ...101.12.1010
+INPATIENT_TYPE = "183452005"  # SNOMED "Emergency hospital admission", value set 2.16.840.1.113883.3.666.5.307
+# MS-DRG codes with approximate relative weights; an admission costs weight x base rate.
+DRGS = (("291", 1.33), ("190", 0.93), ("638", 0.98), ("247", 1.93), ("683", 0.88), ("885", 1.25), ("871", 1.87))
+INPATIENT_BASE_CENTS = 680_000
+ED_FACILITY_CENTS = 55_000
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab or vital sign: LOINC code, canonical unit and the CPT code billed for it."""
+
+    loinc: str
+    unit: str
+    cpt: str | None
+    cents: int
+
+
+HBA1C = Lab("4548-4", "%", "83036", 1300)
+SYSTOLIC = Lab("8480-6", "mm[Hg]", None, 0)
+DIASTOLIC = Lab("8462-4", "mm[Hg]", None, 0)
+CHOLESTEROL = Lab("2093-3", "mg/dL", "80061", 1900)
+EGFR = Lab("62238-1", "mL/min/{1.73_m2}", "80048", 900)
+BMI = Lab("39156-5", "kg/m2", None, 0)
+
+# Tobacco (CMS138 value sets ...526.3.1278 screening, ...1170 user, ...1189 non-user, ...509 counselling).
+TOBACCO_SCREEN = "72166-2"
+SMOKER, NON_SMOKER = "77176002", "8392000"
+CESSATION = ("99406", 1500)
+# Screening tests (CMS125 Mammography, CMS130 Colonoscopy and FOBT value sets; cervical cytology LOINC).
+MAMMOGRAM = ("24606-6", "77067", 14000)
+COLONOSCOPY = ("45378", 40000)
+FIT = ("29771-3", "82274", 2000)
+PAP = ("10524-7", "88175", 2700)
+# "Procedure contraindicated" from the eCQM Medical Reason value set (...526.3.1007), written as
+# the negation reason of an exception-reported test.
+EXCEPTION_REASON = "183932001"
+
+SYSTEMS = {
+    "icd10cm": codes.ICD10CM,
+    "snomed": codes.SNOMED,
+    "loinc": codes.LOINC,
+    "cpt": codes.CPT,
+    "drg": codes.MS_DRG,
+}
+
+# Place of service codes (CMS POS code set).
+POS_OFFICE, POS_INPATIENT, POS_ED = "11", "21", "23"
+# Share of allowed amounts paid by each plan; the rest is patient cost sharing.
+PAID_PERCENT = {"medicare_ffs": 80, "dual": 100, "medicaid": 100, "commercial": 85}
