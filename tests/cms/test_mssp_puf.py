@@ -106,3 +106,14 @@ def test_cli_writes_mssp_csv_and_exits_2_on_user_errors(inputs_only, tmp_path):
     assert failed.returncode == 2
     assert "No MSSP rules for performance year 2019" in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_unknown_track_names_the_puf_and_row(published, tmp_path):
+    broken = published.copy()
+    broken.loc[9, "Current_Track"] = "Track 9"
+    path = tmp_path / "tracks.csv"
+    broken.to_csv(path, index=False)
+    with pytest.raises(UserError) as caught:
+        mssp_results(path, 2023)
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.row, problem.column) == ("tracks.csv", 10, "Current_Track")

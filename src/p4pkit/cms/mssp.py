@@ -19,6 +19,7 @@ meeting the quality performance standard, as §425.512 provides for such ACOs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,12 +27,15 @@ import pandas as pd
 import pyarrow as pa
 
 from p4pkit.cms._files import MISSING, parse_numbers, read_cms_csv, write_csv_atomically
+from p4pkit.errors import UserError
 from p4pkit.programs.money import round_money
 from p4pkit.programs.shared_savings import mssp_rules, shared_savings, shared_savings_ledger, table_msr_pct
 
 PUF_MISSING = MISSING | {"*", "-"}
 REQUIRED = ("ACO_ID", "Current_Track", "N_AB", "ABtotBnchmk", "ABtotExp", "QualScore", "Met_QPS", "MinSavPerc")
 OPTIONAL_NUMBERS = ("Met_AltQPS", "DisAffQual", "DisAdj")
+# The model's input columns under the PUF's names, so problems point at the user's file.
+PUF_NAMES = {"entity_id": "ACO_ID", "track": "Current_Track", "benchmark": "ABtotBnchmk", "expenditure": "ABtotExp", "msr_pct": "MinSavPerc"}
 OUTPUT_COLUMNS = ("ACO_ID", "Sav_rate", "MinSavPerc", "GenSaveLoss", "FinalShareRate", "FinalLossRate", "EarnSaveLoss")
 
 
@@ -85,7 +89,11 @@ def mssp_results(puf: str | Path, year: int) -> pd.DataFrame:
     checked before the table is returned.
     """
     rules = mssp_rules(year)
-    results = shared_savings(mssp_inputs(puf, year), rules)
+    try:
+        results = shared_savings(mssp_inputs(puf, year), rules, Path(puf).name)
+    except UserError as error:
+        problems = [replace(p, column=PUF_NAMES.get(p.column, p.column)) for p in error.problems]
+        raise UserError(error.message, problems, error.hint) from error
     shared_savings_ledger(results, rules)
     table = results.to_pandas()
     moved = table["outcome"] != "within_corridor"

@@ -207,11 +207,7 @@ def _rate(value: Decimal) -> Decimal:
     return round_money(value, RATE_QUANTUM)
 
 
-def _problem(row: int, column: str, reason: str) -> Problem:
-    return Problem("shared savings input", row, column, reason)
-
-
-def _msr(row: int, track: Track, assigned: int, given: Decimal | None, rules: SharedSavingsRules) -> Decimal:
+def _msr(row: int, track: Track, assigned: int, given: Decimal | None, rules: SharedSavingsRules, source: str) -> Decimal:
     if track.fixed_msr_pct is not None:
         return track.fixed_msr_pct
     if given is not None:
@@ -220,24 +216,24 @@ def _msr(row: int, track: Track, assigned: int, given: Decimal | None, rules: Sh
     if from_table is None:
         raise UserError(
             "The minimum savings rate cannot be looked up.",
-            [_problem(row, "msr_pct", f"{assigned} assigned beneficiaries is below the MSR table; give the rate CMS set")],
+            [Problem(source, row, "msr_pct", f"{assigned} assigned beneficiaries is below the MSR table; give the rate CMS set")],
         )
     return from_table
 
 
-def _entity(row: int, record: dict, rules: SharedSavingsRules) -> dict:
+def _entity(row: int, record: dict, rules: SharedSavingsRules, source: str) -> dict:
     track = rules.tracks.get(record["track"])
     if track is None:
         raise UserError(
             "Unknown track.",
-            [_problem(row, "track", f"'{record['track']}' is not one of {', '.join(rules.tracks)}")],
+            [Problem(source, row, "track", f"'{record['track']}' is not one of {', '.join(rules.tracks)}")],
         )
     benchmark = to_decimal(record["benchmark"])
     if benchmark <= 0:
-        raise UserError("The benchmark must be positive.", [_problem(row, "benchmark", f"got {benchmark}")])
+        raise UserError("The benchmark must be positive.", [Problem(source, row, "benchmark", f"got {benchmark}")])
     gross = benchmark - to_decimal(record["expenditure"])
     savings_rate = gross / benchmark
-    msr = _msr(row, track, int(record["assigned_beneficiaries"]), _dec(record.get("msr_pct")), rules)
+    msr = _msr(row, track, int(record["assigned_beneficiaries"]), _dec(record.get("msr_pct")), rules, source)
     quality = to_decimal(record.get("quality_score") or 0)
     met, alternative = bool(record.get("met_quality_standard")), bool(record.get("met_alternative_standard"))
     share = final_sharing_rate_pct(track, quality, met, alternative, rules)
@@ -274,19 +270,20 @@ def _entity(row: int, record: dict, rules: SharedSavingsRules) -> dict:
     }
 
 
-def shared_savings(entities: pa.Table, rules: SharedSavingsRules) -> pa.Table:
+def shared_savings(entities: pa.Table, rules: SharedSavingsRules, source: str = "shared savings input") -> pa.Table:
     """Shared savings or losses for each entity (one row per entity, `OUTPUT_SCHEMA`).
 
     `entities` holds `INPUT_COLUMNS` (optional ones may be absent). Entity-level arithmetic is exact
-    `Decimal`; each amount is rounded once, half-up to the cent, at the end.
+    `Decimal`; each amount is rounded once, half-up to the cent, at the end. Problems name `source`
+    (the user's file) and the entity's row in it.
     """
     missing = [c for c in INPUT_COLUMNS[:5] if c not in entities.column_names]
     if missing:
         raise UserError(
             "The shared savings input lacks required columns.",
-            [Problem("shared savings input", None, c, "required column is missing") for c in missing],
+            [Problem(source, None, c, "required column is missing") for c in missing],
         )
-    rows = [_entity(i + 1, record, rules) for i, record in enumerate(entities.to_pylist())]
+    rows = [_entity(i + 1, record, rules, source) for i, record in enumerate(entities.to_pylist())]
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
 
