@@ -93,6 +93,21 @@ def cms_hrrp(
     console.print(summary)
 
 
+@cms_app.command("mips-points")
+def cms_mips_points(
+    benchmarks: Path = typer.Option(..., "--benchmarks", help="qpp-measures-data benchmarks/<year>.json."),
+    results: Path = typer.Option(..., "--results", help="CSV: entity_id, measure_id, submission_method, numerator, denominator, reported, eligible."),
+    out: Path = typer.Option(..., "--out", help="Folder to write mips_points.csv into."),
+    small_practice: bool = typer.Option(False, "--small-practice", help="Apply the small-practice 3-point floor."),
+) -> None:
+    """MIPS quality: achievement points per entity and measure from the official benchmarks."""
+    from p4pkit.cms.mips import run_mips_points
+
+    table = run_mips_points(benchmarks, results, out, small_practice=small_practice)
+    scored = int((table["rule"] != "no benchmark").sum()) if len(table) else 0
+    console.print(f"{len(table)} entity-measure rows, {scored} with a benchmark → {out / 'mips_points.csv'}")
+
+
 @app.command()
 def load(
     folder: Path = typer.Argument(..., help="Folder of <table>.csv or <table>.parquet files (organizations, clinicians, patients, enrollments, encounters, events, claim_lines)."),
@@ -117,6 +132,25 @@ def load(
     Console().print(table)
     if report.quarantine is not None:
         console.print(f"{sum(report.rows_quarantined.values()):,} rows set aside with their reasons in {report.quarantine}", highlight=False, markup=False)
+
+
+@measure_app.command("run")
+def measure_run(
+    measures: str = typer.Option(..., "--measures", help="Comma-separated measure ids, e.g. CMS122,CMS165."),
+    data: Path = typer.Option(..., "--data", help="Folder of canonical CSV/Parquet tables, or a DuckDB store file."),
+    period: str = typer.Option(..., "--period", help="Measurement period START:END, e.g. 2025-01-01:2025-12-31."),
+    out: Path = typer.Option(..., "--out", help="Folder for patient_results.parquet and summary.parquet."),
+    valuesets: Path | None = typer.Option(None, "--valuesets", help="Folder of FHIR ValueSet expansions adding to or overriding the packaged ones (by OID)."),
+) -> None:
+    """Run quality measures and write patient-level results and per-measure summaries as Parquet."""
+    from p4pkit.measures.files import run_measure_files
+
+    ids = [m.strip() for m in measures.split(",") if m.strip()]
+    tables = run_measure_files(data, ids, period, out, valuesets)
+    for row in tables["summary"].to_pylist():
+        rate = "n/a" if row["rate"] is None else f"{row['rate']:.1%}"
+        console.print(f"{row['measure_id']} group {row['group_index']}: {row['numerator']}/{row['performance_denominator']} = {rate}", highlight=False, markup=False)
+    console.print(f"results → {out}", highlight=False, markup=False)
 
 
 @app.command()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from p4pkit.cms.mips import load_benchmarks
+from p4pkit.cms.mips import load_benchmarks, run_mips_points
 from p4pkit.errors import UserError
 from p4pkit.programs.mips import decile_points
 
@@ -90,3 +91,25 @@ def test_incomplete_record_is_a_user_error(tmp_path):
         load_benchmarks(path)
     assert caught.value.problems[0].row == 1
     assert "percentiles.1" in caught.value.problems[0].column
+
+
+def test_run_mips_points_writes_the_points_table(shared_data, tmp_path):
+    results = tmp_path / "results.csv"
+    results.write_text("entity_id,measure_id,submission_method,numerator,denominator,reported,eligible\n"
+                       "T1,236,electronicHealthRecord,70,100,100,100\n"
+                       "T1,117,registry,50,50,60,60\n")
+    out = run_mips_points(shared_data / "cms/mips_benchmarks/benchmarks_2024.json", results, tmp_path / "out")
+    written = pd.read_csv(tmp_path / "out" / "mips_points.csv", dtype={"measure_id": str})
+    assert written["measure_id"].to_list() == ["236", "117"]  # leading zeros and ids kept as text
+    assert written["points"].to_list() == pytest.approx([6 + 1.02 / 3.02, 7.0])
+    assert out["rule"].to_list() == ["benchmark", "topped-out cap"]
+
+
+def test_run_mips_points_names_unreadable_counts(shared_data, tmp_path):
+    results = tmp_path / "results.csv"
+    results.write_text("entity_id,measure_id,submission_method,numerator,denominator,reported,eligible\n"
+                       "T1,236,electronicHealthRecord,seventy,100,100,100\n")
+    with pytest.raises(UserError) as caught:
+        run_mips_points(shared_data / "cms/mips_benchmarks/benchmarks_2024.json", results, tmp_path / "out")
+    assert (caught.value.problems[0].row, caught.value.problems[0].column) == (1, "numerator")
+    assert not (tmp_path / "out").exists()

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from p4pkit.cms._files import parse_numbers, read_cms_csv, write_csv_atomically
 from p4pkit.errors import Problem, UserError
 
 PERCENTILE_KEYS = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)
+RESULT_COUNTS = ("numerator", "denominator", "reported", "eligible")
 
 _REQUIRED = ("measureId", "performanceYear", "benchmarkYear", "submissionMethod", "percentiles")
 
@@ -64,3 +66,22 @@ def load_benchmarks(path: str | Path) -> pd.DataFrame:
             hint="Each record needs measureId, performanceYear, benchmarkYear, submissionMethod and all 11 percentiles.",
         )
     return pd.DataFrame(rows)
+
+
+def run_mips_points(benchmarks: str | Path, results: str | Path, out_dir: str | Path, *,
+                    small_practice: bool = False) -> pd.DataFrame:
+    """`p4p cms mips-points`: achievement points per entity × measure, written to `out_dir/mips_points.csv`.
+
+    `results` is a CSV with entity_id, measure_id (as in the benchmark file, e.g. "001"),
+    submission_method (claims, registry, electronicHealthRecord, ...) and the counts numerator,
+    denominator, reported and eligible (see `programs.mips.measure_points`).
+    """
+    from p4pkit.programs.mips import measure_points
+
+    name = Path(results).name
+    frame = read_cms_csv(results, ("entity_id", "measure_id", "submission_method", *RESULT_COUNTS))
+    counts = parse_numbers(frame, RESULT_COUNTS, name, missing=frozenset())
+    table = frame[["entity_id", "measure_id", "submission_method"]].join(counts)
+    points = measure_points(table, load_benchmarks(benchmarks), small_practice=small_practice)
+    write_csv_atomically(points, out_dir, "mips_points.csv")
+    return points

@@ -8,7 +8,8 @@ Tables are pandas DataFrames, one row per entity: entity_id, numerator, denomina
 when comparing within peer groups. Rates are proportions (0-1).
 
 - Interval: Wilson score interval for a binomial proportion at the chosen significance level
-  (Wilson 1927; Brown, Cai & DasGupta 2001 recommend it over the Wald interval for small n).
+  (Wilson 1927; Brown, Cai & DasGupta 2001 recommend it over the Wald interval for small n), the
+  same interval the measure summaries report (`measures.summary.wilson_interval`).
 - Comparator: a given reference rate (state or national average), or the peer group's mean of entity
   rates (each entity counts once, as in the percentiles shown beside it).
 - Flag: "better" or "worse" when the interval lies wholly on one side of the comparator (direction
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from p4pkit.errors import Problem, UserError
+from p4pkit.measures.summary import wilson_interval
 from p4pkit.programs.mips import require_columns
 
 PEER_PERCENTILES = (25, 50, 75, 90)
@@ -41,8 +42,7 @@ def compare(rates: pd.DataFrame, *, reference_rate: float | None = None, signifi
         raise UserError("rates cannot be compared", bad)
     table = rates.copy()
     table["rate"] = table["numerator"] / table["denominator"]
-    low, high = proportion_confint(table["numerator"], table["denominator"], alpha=significance_level, method="wilson")
-    table["ci_low"], table["ci_high"] = np.asarray(low), np.asarray(high)
+    table["ci_low"], table["ci_high"] = wilson_interval(table["numerator"], table["denominator"], 1 - significance_level)
     if reference_rate is not None:
         table["comparator"] = float(reference_rate)
     else:
