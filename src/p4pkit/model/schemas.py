@@ -231,6 +231,10 @@ EVENTS = TableSpec(
             # ... and when the fact was recorded or authored (Condition.recordedDate, request authoredOn,
             # QI-Core `recorded` extension, Observation.issued): the time of a "not done" record.
             _f("recorded", TIMESTAMP),
+            # The body site (first coding of Condition/Procedure/Observation.bodySite): added for FHIR
+            # ingest because CMS125 reads the laterality of a unilateral mastectomy from it.
+            _f("body_site_system", pa.string()),
+            _f("body_site_code", pa.string()),
         ]
     ),
     primary_key=("event_id",),

@@ -92,6 +92,10 @@ def _event(
     values.setdefault("event_id", f"{res.type}/{res.id}")
     values.setdefault("negated", False)
     values.setdefault("status", data.get("status"))
+    site = first_code(data.get("bodySite") if isinstance(data.get("bodySite"), list) else [data.get("bodySite")])
+    if site:
+        values.setdefault("body_site_system", site[0])
+        values.setdefault("body_site_code", site[1])
     return res.reading.tables["events"].add(
         res.where(code_path),
         patient_id=patient,
