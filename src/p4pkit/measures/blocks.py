@@ -26,8 +26,18 @@ def vs(*suffixes: str) -> tuple[str, ...]:
 
 
 def observations(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = (), **options) -> Events:
-    """Observations that were done (final, amended or corrected)."""
+    """Observations that were done (final, amended or corrected): diagnostic studies, BP readings."""
     return Events(OBSERVATION_KINDS, valuesets, codes, statuses=OBSERVATION_DONE, **options)
+
+
+def lab_tests(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = (), **options) -> Events:
+    """Laboratory tests done (`isLaboratoryTestPerformed`: category laboratory)."""
+    return observations(valuesets, codes, categories=("laboratory",), **options)
+
+
+def assessments(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = (), **options) -> Events:
+    """Assessments done (`isAssessmentPerformed`: category survey)."""
+    return observations(valuesets, codes, categories=("survey",), **options)
 
 
 def conditions(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = ()) -> Events:
@@ -79,7 +89,7 @@ HAS_HOSPICE_SERVICES = AnyOf(
     (
         Exists(Timed(Encounters(ENCOUNTER_INPATIENT, discharge_codes=DISCHARGED_TO_HOSPICE), "ends_during")),
         Exists(Timed(Encounters(vs("464.1003.1003")), "overlaps")),
-        Exists(Timed(observations(codes=((LOINC, "45755-6"),), value_codes=(YES,)), "overlaps")),
+        Exists(Timed(assessments(codes=((LOINC, "45755-6"),), value_codes=(YES,)), "overlaps")),
         Exists(
             Timed(Events(("service_request",), HOSPICE_CARE_AMBULATORY, statuses=ORDER_STATUSES), "during")
         ),
@@ -91,7 +101,7 @@ HAS_HOSPICE_SERVICES = AnyOf(
 # --- PalliativeCare 1.11.000 --------------------------------------------------------------------
 HAS_PALLIATIVE_CARE = AnyOf(
     (
-        Exists(Timed(observations(codes=((LOINC, "71007-9"),)), "overlaps")),  # FACIT-Pal questionnaire
+        Exists(Timed(assessments(codes=((LOINC, "71007-9"),)), "overlaps")),  # FACIT-Pal questionnaire
         Exists(Timed(conditions(vs("464.1003.1167")), "overlaps")),
         Exists(Timed(Encounters(vs("464.1003.101.12.1090")), "overlaps")),
         Exists(Timed(procedures(vs("464.1003.198.12.1135")), "overlaps")),
@@ -105,7 +115,7 @@ YEAR_BEFORE_AND_PERIOD = lookback(years=1)
 HAS_FRAILTY = AnyOf(
     (
         Exists(Timed(Events(("device",), FRAILTY_DEVICE, statuses=ORDER_STATUSES), "during")),
-        Exists(Timed(observations(codes=((LOINC, "98181-1"),), value_in=FRAILTY_DEVICE), "ends_during")),
+        Exists(Timed(assessments(codes=((LOINC, "98181-1"),), value_in=FRAILTY_DEVICE), "ends_during")),
         Exists(Timed(conditions(vs("464.1003.113.12.1074")), "overlaps")),
         Exists(Timed(Encounters(vs("464.1003.101.12.1088")), "overlaps")),
         Exists(
@@ -143,7 +153,7 @@ AGE_66_PLUS_IN_NURSING_HOME = AllOf(
     (
         AgeAt(66),
         MostRecent(
-            Timed(observations(codes=((LOINC, "71802-3"),)), "ends_by", anchor=END),
+            Timed(assessments(codes=((LOINC, "71802-3"),)), "ends_by", anchor=END),
             order="end_date",
             value_codes=((SNOMED, "160734000"),),
         ),

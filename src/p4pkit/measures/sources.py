@@ -69,6 +69,7 @@ def _with_status(table: ibis.Table, statuses: tuple[str, ...]) -> ibis.Table:
 class Events:
     """Clinical events (rows of `events`) of some kinds, coded in value sets or direct codes.
 
+    categories: FHIR category codes the event must carry, checked when the source records one.
     interval: "event" (start..end, a point when end is missing), "prevalence" (a condition's
     onset..abatement, open ended while active, as QICoreCommon `prevalenceInterval()`), or
     "medication" (start + days of supply - 1, as CumulativeMedicationDuration's request period
@@ -86,10 +87,15 @@ class Events:
     negated: bool = False
     negation_reasons: tuple[str, ...] = ()
     not_in_encounter_classes: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
 
     def rows(self, ctx) -> ibis.Table:
         ev = ctx.events
         ev = ev.filter(ev.kind.isin(self.kinds), ev.negated == self.negated)
+        if self.categories and "category" in ev.columns:
+            # QI-Core Status library: e.g. an assessment must carry category "survey"; a record
+            # from a source without categories (claims, CSV) is not held to it.
+            ev = ev.filter(ev.category.isnull() | ev.category.isin(self.categories))
         ev = coded(ctx, ev, "code_system", "code", self.valuesets, self.codes)
         ev = _with_status(ev, self.statuses)
         if self.value_in or self.value_codes:

@@ -7,7 +7,7 @@ with no assessment at all count in the numerator (poor control is assumed when n
 
 from __future__ import annotations
 
-from p4pkit.measures.blocks import QUALIFYING_ENCOUNTER, STANDARD_EXCLUSION_BLOCKS, conditions, observations, vs
+from p4pkit.measures.blocks import QUALIFYING_ENCOUNTER, STANDARD_EXCLUSION_BLOCKS, conditions, lab_tests, vs
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, LowestOnMostRecentDay, Not, Timed
 from p4pkit.measures.definition import Group, Measure, Reasoned
 from p4pkit.model.codes import LOINC
@@ -17,7 +17,7 @@ HBA1C_LAB_TEST = vs("464.1003.198.12.1013")
 GLUCOSE_MANAGEMENT_INDICATOR = (LOINC, "97506-0")
 
 # HbA1c or GMI results done, whose latest time falls on a day of the measurement period.
-GLYCEMIC_STATUS_ASSESSMENT = Timed(observations(HBA1C_LAB_TEST, (GLUCOSE_MANAGEMENT_INDICATOR,)), "ends_during")
+GLYCEMIC_STATUS_ASSESSMENT = Timed(lab_tests(HBA1C_LAB_TEST, (GLUCOSE_MANAGEMENT_INDICATOR,)), "ends_during")
 
 MEASURE = Measure(
     id="CMS122",

@@ -13,6 +13,7 @@ from p4pkit.measures.blocks import (
     HAS_PALLIATIVE_CARE,
     QUALIFYING_ENCOUNTER,
     conditions,
+    lab_tests,
     observations,
     procedures,
     vs,
@@ -54,8 +55,8 @@ MEASURE = Measure(
             ),
             numerator=AnyOf(
                 (
-                    Exists(Timed(observations(vs("464.1003.198.12.1011"), has_value=True), "ends_during", MEASUREMENT_PERIOD)),
-                    Exists(Timed(observations(vs("464.1003.108.12.1039"), has_value=True), "ends_during", lookback(2))),
+                    Exists(Timed(lab_tests(vs("464.1003.198.12.1011"), has_value=True), "ends_during", MEASUREMENT_PERIOD)),
+                    Exists(Timed(lab_tests(vs("464.1003.108.12.1039"), has_value=True), "ends_during", lookback(2))),
                     Exists(Timed(procedures(vs("464.1003.198.12.1010")), "ends_during", lookback(4))),
                     Exists(Timed(observations(vs("464.1003.108.12.1038")), "ends_during", lookback(4))),
                     Exists(Timed(procedures(vs("464.1003.108.12.1020")), "ends_during", lookback(9))),

@@ -19,9 +19,9 @@ from p4pkit.measures.blocks import (
     PREVENTIVE_INITIAL_18_UP,
     TELEPHONE_VISITS,
     VIRTUAL_ENCOUNTER,
+    assessments,
     conditions,
     medication_requests,
-    observations,
     procedures,
     vs,
 )
@@ -50,7 +50,7 @@ PREVENTIVE_VISIT = Timed(
         codes=((CPT, "99429"), (CPT, "99024")),
     )
 )
-TOBACCO_USE_SCREENING = Timed(observations(vs("526.3.1278")), "during")
+TOBACCO_USE_SCREENING = Timed(assessments(vs("526.3.1278")), "during")
 TOBACCO_USER = MostRecent(TOBACCO_USE_SCREENING, "start_date", value_in=vs("526.3.1170"))
 TOBACCO_NON_USER = MostRecent(TOBACCO_USE_SCREENING, "start_date", value_in=vs("526.3.1189"))
 

@@ -1,0 +1,79 @@
+"""Measures over files: open a data folder or DuckDB file, run, and write Parquet atomically.
+
+The input is never modified: a folder of canonical CSV/Parquet tables is validated and loaded into a
+temporary store (the same checks as `p4p load`), and a DuckDB store file is attached read-only
+beneath an in-memory store, which also holds the value set table the run needs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from p4pkit.errors import UserError
+from p4pkit.measures.runner import run_measures
+from p4pkit.measures.summary import summarise
+from p4pkit.measures.timing import Period
+from p4pkit.model.schemas import TABLES
+from p4pkit.store import Store
+
+
+@contextmanager
+def open_data(data: str | Path) -> Iterator[Store]:
+    """A store over `data` (folder of tables, or DuckDB file) that leaves `data` untouched."""
+    data = Path(data)
+    if data.is_dir():
+        from p4pkit.ingest import load_folder
+
+        with tempfile.TemporaryDirectory(prefix="p4p-measures-") as scratch:
+            db = Path(scratch) / "data.duckdb"
+            load_folder(data, db)
+            with Store(db) as store:
+                yield store
+        return
+    if not data.is_file():
+        raise UserError(f"data not found: {data}", hint="Pass a folder of canonical tables or a DuckDB store file.")
+    with Store() as store:
+        try:
+            store.connection.execute(f"attach '{data.as_posix()}' as source (read_only)")
+        except Exception as error:  # DuckDB raises its own types for non-database files
+            raise UserError(f"{data} is not a DuckDB store ({error.__class__.__name__})") from None
+        present = {row[0] for row in store.connection.sql(
+            "select table_name from information_schema.tables where table_catalog = 'source'"
+        ).fetchall()}
+        for name in TABLES:
+            if name in present:
+                store.connection.execute(f'create view "{name}" as select * from source."{name}"')
+        yield store
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        pq.write_table(table, scratch)
+        os.replace(scratch, path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
+
+
+def run_measure_files(
+    data: str | Path, measure_ids: list[str], period: Period | str, out: str | Path, valueset_dir: str | Path | None = None
+) -> dict[str, pa.Table]:
+    """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
+    measure and group) into `out`. Returns both tables."""
+    with open_data(data) as store:
+        results = run_measures(store, measure_ids, period, valueset_dir)
+    tables = {"patient_results": results, "summary": summarise(results)}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        _write_atomically(table, out / f"{name}.parquet")
+    return tables
