@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from p4pkit.attribution.contract import Period, complete, dollars, text, unattributed
 from p4pkit.attribution.entities import EntityLevel, clinician_entities
-from p4pkit.attribution.primary_care import CODE_SYSTEMS, primary_care_codes
+from p4pkit.attribution.primary_care import CODE_SYSTEMS, load_primary_care_codes
 from p4pkit.attribution.ranking import first_per, plurality, tie_note
 from p4pkit.store import Store
 
@@ -45,10 +45,10 @@ def mssp_two_step(
     *,
     entity: EntityLevel = "aco",
     nonphysicians_in_step_one: bool = False,
-    primary_care_codes_path: str | None = None,
+    primary_care_codes: str | None = None,
 ) -> pa.Table:
     """Assign each patient by the two-step plurality of primary-care allowed charges (one row per patient)."""
-    services = _primary_care_services(store, period, entity, nonphysicians_in_step_one, primary_care_codes_path)
+    services = _primary_care_services(store, period, entity, nonphysicians_in_step_one, primary_care_codes)
     patient_steps = services.group_by("patient_id").agg(has_step_one=(services.step == "step 1").any())
     services = services.join(patient_steps, "patient_id")
     counted = services.filter(services.step == ibis.ifelse(services.has_step_one, "step 1", "step 2"))
@@ -100,7 +100,7 @@ def _primary_care_services(
         lines.code_system.isin(CODE_SYSTEMS),
         lines.rendering_clinician_id.notnull(),
     )
-    codes = primary_care_codes(codes_path)
+    codes = load_primary_care_codes(codes_path)
     lines = lines.semi_join(codes, lines.code == codes.code)
     clinicians = clinician_entities(store, entity)
     joined = lines.join(clinicians, lines.rendering_clinician_id == clinicians.clinician_id)

@@ -26,7 +26,7 @@ CODE_SYSTEMS = (codes.CPT, codes.HCPCS)
 _COLUMNS = ("code_system", "code", "description", "group")
 
 
-def primary_care_codes(path: str | Path | None = None) -> ibis.Table:
+def load_primary_care_codes(path: str | Path | None = None) -> ibis.Table:
     """The primary-care codes as an Ibis memtable with one column, `code`."""
     if path is None:
         text = resources.files("p4pkit.attribution").joinpath("primary_care_services.csv").read_text(encoding="utf-8")

@@ -68,7 +68,10 @@ class LineProblem(Problem):
 
 
 def _problem(file: str, root: yaml.Node, error: dict) -> Problem:
-    line, path = _locate(root, error["loc"])
+    loc = tuple(error["loc"])
+    if error["type"] == "union_tag_invalid":
+        loc += (error["ctx"]["discriminator"].strip("'"),)
+    line, path = _locate(root, loc)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (misspelt? see docs/programs/program-files.md for the allowed keys)"

@@ -1,0 +1,151 @@
+"""Program files: every example validates, and mistakes are reported with file, field path and line."""
+
+from __future__ import annotations
+
+import types
+import typing
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from p4pkit.errors import UserError
+from p4pkit.programs.loader import load_program
+from p4pkit.programs.schema import Program
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "programs").glob("*.yaml"))
+REQUIRED_EXAMPLES = {
+    "qof", "rosp", "hvbp", "hrrp", "hacrp", "mips", "mssp", "ny-vbp-level1", "ny-vbp-level2", "ny-vbp-level3",
+    "never-events", "peer-comparison", "bad-design",
+}
+QOF = (ROOT / "programs" / "qof.yaml").read_text()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_program_validates(path):
+    program = load_program(path)
+    assert program.schema_version == 1
+
+
+def test_one_example_per_model_and_ids_unique():
+    assert {p.stem for p in EXAMPLES} >= REQUIRED_EXAMPLES
+    ids = [load_program(p).id for p in EXAMPLES]
+    assert len(ids) == len(set(ids))
+
+
+def test_example_parameters_carry_the_methodology_values():
+    qof = load_program(ROOT / "programs" / "qof.yaml")
+    assert (qof.scoring.value_per_point, qof.scoring.total_points) == (Decimal("213.43"), 635)
+    hvbp = load_program(ROOT / "programs" / "hvbp.yaml")
+    assert (hvbp.funding.withhold_percent, sum(hvbp.scoring.domain_weights.values())) == (2, 100)
+    mips = load_program(ROOT / "programs" / "mips.yaml")
+    assert (mips.scoring.performance_threshold, mips.scoring.max_adjustment_percent) == (75, 9)
+
+
+def test_bad_design_expresses_every_flaw_the_audit_looks_for():
+    bad = load_program(ROOT / "programs" / "bad-design.yaml")
+    assert (bad.payment.upside, bad.payment.downside) == (False, True)
+    assert all(m.risk_adjustment.method == "none" for m in bad.measures)
+    assert (bad.review.before_payment_days, bad.review.before_publication_days) == (0, 0)
+    assert bad.funding.budget_neutral_redistribution and bad.funding.supplemental_pool is None
+    assert not bad.participants.voluntary and bad.participants.non_participants == "penalized"
+    assert not bad.exceptions.clinical_exceptions
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "program.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as caught:
+        load_program(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if fragment in line)
+
+
+def test_unknown_key_names_file_field_and_line(tmp_path):
+    text = QOF.replace("  voluntary: true", "  voluntery: true")
+    problems = problems_of(tmp_path, text)
+    where = f"{tmp_path / 'program.yaml'}, line {line_of(text, 'voluntery')}, field 'participants.voluntery'"
+    assert f"{where}: unknown key (misspelt? see docs/programs/program-files.md for the allowed keys)" in problems
+    # The misspelling also leaves the real key missing, reported at the enclosing section's line.
+    assert any(p.endswith(f"line {line_of(text, 'participants:')}, field 'participants.voluntary': Field required") for p in problems)
+
+
+def test_bad_value_in_a_list_item_points_at_its_line(tmp_path):
+    text = QOF.replace("    weight: 15", "    weight: -1")
+    [problem] = problems_of(tmp_path, text)
+    assert f"line {line_of(text, 'weight: -1')}, field 'measures[1].weight': Input should be greater than 0" in problem
+
+
+def test_discriminated_union_errors_use_the_file_path_not_the_tag(tmp_path):
+    text = QOF.replace("  value_per_point: 213.43", "  value_per_pont: 213.43")
+    problems = problems_of(tmp_path, text)
+    assert any(f"line {line_of(text, 'value_per_pont')}, field 'scoring.value_per_pont'" in p for p in problems)
+    text = QOF.replace("  model: qof", "  model: qoff")
+    [problem] = problems_of(tmp_path, text)
+    assert f"line {line_of(text, 'model: qoff')}, field 'scoring.model'" in problem
+    assert "'qof'" in problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("performance: {start: 2023-04-01, end: 2024-03-31}", "performance: {start: 2023-04-01, end: 2022-03-31}", "is before start"),
+        ("baseline: {start: 2022-04-01, end: 2023-03-31}", "baseline: {start: 2022-04-01, end: 2023-06-30}", "baseline period must end"),
+        ("  supplemental_pool: 213430000", "  budget_neutral_redistribution: false", "funding must say where the money comes from"),
+        ("  rule: every GMS/PMS", "  entities: [P1]\n  rule: every GMS/PMS", "exactly one of 'entities'"),
+        ("  min_denominator: 30", "  min_denominator: 0", "greater than or equal to 1"),
+        ("  suppress_cells: [1, 10]", "  suppress_cells: [10, 1]", "1 <= low <= high"),
+        ("currency: GBP", "currency: pounds", "should match pattern"),
+    ],
+)
+def test_rules_across_fields(tmp_path, old, new, message):
+    assert old in QOF
+    problems = problems_of(tmp_path, QOF.replace(old, new))
+    assert any(message in p for p in problems), problems
+
+
+def test_duplicate_keys_are_errors(tmp_path):
+    text = QOF.replace("currency: GBP", "currency: GBP\ncurrency: EUR")
+    [problem] = problems_of(tmp_path, text)
+    assert problem.endswith(f"line {line_of(text, 'currency: EUR')}, field 'currency': key given twice; keep one")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    [problem] = problems_of(tmp_path, QOF.replace("  primary: quality", "  primary: [quality"))
+    assert ", line " in problem
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="cannot read program file"):
+        load_program(tmp_path / "absent.yaml")
+
+
+def _field_names(model: type[BaseModel], seen: set[type]) -> set[str]:
+    names: set[str] = set()
+    if model in seen:
+        return names
+    seen.add(model)
+    for name, info in model.model_fields.items():
+        names.add(name)
+        for inner in _models_in(info.annotation):
+            names |= _field_names(inner, seen)
+    return names
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def test_documentation_describes_every_field():
+    doc = (ROOT / "docs" / "programs" / "program-files.md").read_text()
+    missing = sorted(name for name in _field_names(Program, set()) if f"`{name}`" not in doc)
+    assert missing == []
