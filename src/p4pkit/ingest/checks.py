@@ -15,6 +15,8 @@ only vocabulary values, code systems and units, which help the user fix the row.
 
 from __future__ import annotations
 
+import functools
+
 import ibis
 import pyarrow as pa
 
@@ -56,6 +58,15 @@ def _system_case(text: str) -> str:
 
 def _in_list(values: object) -> str:
     return "(" + ", ".join(quote_literal(v) for v in sorted(values)) + ")"  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _normalising_sql(table: str, typed: str) -> str:
+    """SQL applying `model.units.normalise` to the typed table `typed` of `table` (compiled once per process)."""
+    schema = pa.schema([pa.field("__row", pa.int64()), *TABLES[table].schema])
+    t = ibis.table(ibis.Schema.from_pyarrow(schema), name=typed)
+    n = units.normalise(t.code_system, t.code, t.value_num, t.value_unit)
+    return str(ibis.to_sql(t.mutate(code=n.code, value_num=n.value, value_unit=n.unit, __unit_ok=n.unit_known), dialect="duckdb"))
 
 
 class Validation:
@@ -105,6 +116,10 @@ class Validation:
         if field.type == TIMESTAMP:
             # The load runs with TimeZone=UTC: offsets convert to UTC, naive times are taken as UTC.
             return f"cast(try_cast({quote_identifier(name)} as timestamptz) as timestamp)"
+        if pa.types.is_integer(field.type):
+            # DuckDB rounds "1.5" to 2 when casting to an integer; a whole number must be one already.
+            whole = f"try_cast({quote_identifier(name)} as {duckdb_type(field.type)})"
+            return f"case when try_cast({quote_identifier(name)} as double) = {whole} then {whole} end"
         return f"try_cast({quote_identifier(name)} as {duckdb_type(field.type)})"
 
     def _build_typed(self, source: SourceFile) -> None:
@@ -121,10 +136,7 @@ class Validation:
             return
         cast = source.typed + "_cast"
         self.con.execute(f"create or replace temp table {cast} as {query}")
-        table = self.store.backend.table(cast, database="temp")
-        n = units.normalise(table.code_system, table.code, table.value_num, table.value_unit)
-        normalised = table.mutate(code=n.code, value_num=n.value, value_unit=n.unit, __unit_ok=n.unit_known)
-        self.con.execute(f"create or replace temp table {source.typed} as {ibis.to_sql(normalised, dialect='duckdb')}")
+        self.con.execute(f"create or replace temp table {source.typed} as {_normalising_sql(source.table, cast)}")
         self.con.execute(f"drop table {cast}")
 
     # -- checks on single values -----------------------------------------------------------------

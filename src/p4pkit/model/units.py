@@ -161,19 +161,17 @@ def normalise(system: ibis.Value, code: ibis.Value, value: ibis.Value, unit: ibi
     converted; ingest reports those rows as problems.
     """
     key = unit.strip().lower().replace(" ", "")
+    pairs = [(loinc, coded, spelling, linear) for loinc, coded in NORMALISED.items() for spelling, linear in coded.quantity.units.items()]
+    factor = ibis.cases(*[((code == c) & (key == unit_key(s)), lin.factor) for c, _, s, lin in pairs], else_=ibis.null("float64"))
+    offset = ibis.cases(*[((code == c) & (key == unit_key(s)), lin.offset) for c, _, s, lin in pairs], else_=0.0)
+    converts = ((system == LOINC) & value.notnull() & factor.notnull()).fill_null(False)
     applies = ((system == LOINC) & code.isin(list(NORMALISED)) & value.notnull()).fill_null(False)
-    value_cases, unit_cases, known_cases = [], [], []
-    for loinc, coded in NORMALISED.items():
-        for spelling, linear in coded.quantity.units.items():
-            match = applies & (code == loinc) & (key == unit_key(spelling))
-            value_cases.append((match, linear.apply(value)))
-            unit_cases.append((match, ibis.literal(coded.quantity.canonical_unit)))
-            known_cases.append(match)
-    code_cases = [(applies & (code == loinc), ibis.literal(coded.reported_as)) for loinc, coded in NORMALISED.items()]
-    known = ibis.or_(*known_cases)
+    reported = ibis.cases(*[(code == c, coded.reported_as) for c, coded in NORMALISED.items()], else_=code)
+    canonical = ibis.cases(*[(code == c, coded.quantity.canonical_unit) for c, coded in NORMALISED.items()], else_=unit)
     return NormalisedColumns(
-        code=ibis.cases(*code_cases, else_=code),
-        value=ibis.cases(*value_cases, else_=value),
-        unit=ibis.cases(*unit_cases, else_=unit),
-        unit_known=~applies | known.fill_null(False),
+        # The same `value x factor + offset` as `Linear.apply`, with factor and offset looked up per row.
+        code=ibis.ifelse(converts, reported, code),
+        value=ibis.ifelse(converts, value * factor + offset, value),
+        unit=ibis.ifelse(converts, canonical, unit),
+        unit_known=~applies | converts,
     )
