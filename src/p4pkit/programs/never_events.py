@@ -43,7 +43,7 @@ LISTED_CONDITIONS: tuple[tuple[str, str, str], ...] = (
     ("falls and trauma: intracranial injury", HAC, r"^S06\w*A$"),
     ("falls and trauma: burn", HAC, r"^T2[0-5]\w*A$"),
     ("poor glycaemic control", HAC, r"^(E(0[89]|1[013])(00|01|10|11|641)|E15)$"),
-    ("catheter-associated urinary tract infection", HAC, r"^T8351[128]A$"),
+    ("catheter-associated urinary tract infection", HAC, r"^T8351[0128]A$"),
     ("vascular catheter-associated infection", HAC, r"^T8021[1289]A$"),
     ("wrong procedure on correct patient", SRE, r"^Y6551$"),
     ("procedure on patient not scheduled for surgery", SRE, r"^Y6552$"),
