@@ -81,14 +81,19 @@ def test_result_columns_are_ignored_and_py2024_number_style_is_read(published, o
     pd.testing.assert_frame_equal(again, ours)
 
 
-def test_unreadable_number_names_file_row_and_column(published, tmp_path):
+@pytest.mark.parametrize(
+    ("position", "column", "value", "reported_column"),
+    [(4, "ABtotExp", "lots", "ABtotExp"), (9, "Current_Track", "Track 9", "Current_Track")],
+)
+def test_bad_cells_are_user_errors_naming_file_row_and_puf_column(published, tmp_path, position, column, value, reported_column):
     broken = published.copy()
-    broken.loc[4, "ABtotExp"] = "lots"
+    broken.loc[position, column] = value
     path = tmp_path / "broken.csv"
     broken.to_csv(path, index=False)
     with pytest.raises(UserError) as caught:
         mssp_results(path, 2023)
-    assert (caught.value.problems[0].file, caught.value.problems[0].row, caught.value.problems[0].column) == ("broken.csv", 5, "ABtotExp")
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.row, problem.column) == ("broken.csv", position + 1, reported_column)
 
 
 def test_cli_writes_mssp_csv_and_exits_2_on_user_errors(inputs_only, tmp_path):
@@ -107,13 +112,3 @@ def test_cli_writes_mssp_csv_and_exits_2_on_user_errors(inputs_only, tmp_path):
     assert "No MSSP rules for performance year 2019" in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp_path / "x").exists()
 
-
-def test_unknown_track_names_the_puf_and_row(published, tmp_path):
-    broken = published.copy()
-    broken.loc[9, "Current_Track"] = "Track 9"
-    path = tmp_path / "tracks.csv"
-    broken.to_csv(path, index=False)
-    with pytest.raises(UserError) as caught:
-        mssp_results(path, 2023)
-    problem = caught.value.problems[0]
-    assert (problem.file, problem.row, problem.column) == ("tracks.csv", 10, "Current_Track")

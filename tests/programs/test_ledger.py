@@ -39,21 +39,24 @@ def test_entries_are_non_negative_decimal_cents_of_a_known_kind(amount, kind):
         Entry("a", amount, kind, "bad")
 
 
-@settings(max_examples=80, deadline=None)
-@given(pot=cents, shares=weights)
-def test_upside_only_program_paying_out_its_pot_holds(pot, shares):
+def paid_out_pool(pot: Decimal, shares: list[int]) -> Ledger:
+    """An upside-only bonus pool split in proportion to `shares`."""
     ledger = Ledger("bonus pool", upside_only=True, funded=pot)
     for i, part in enumerate(allocate(pot, shares)):
         ledger.add(f"e{i}", part, "bonus", "share of the pool")
-    assert ledger.check()["paid"] == pot
+    return ledger
+
+
+@settings(max_examples=80, deadline=None)
+@given(pot=cents, shares=weights)
+def test_upside_only_program_paying_out_its_pot_holds(pot, shares):
+    assert paid_out_pool(pot, shares).check()["paid"] == pot
 
 
 @settings(max_examples=80, deadline=None)
 @given(pot=cents, shares=weights)
 def test_upside_only_program_paying_one_cent_more_than_funded_fails(pot, shares):
-    ledger = Ledger("bonus pool", upside_only=True, funded=pot)
-    for i, part in enumerate(allocate(pot, shares)):
-        ledger.add(f"e{i}", part, "bonus", "share of the pool")
+    ledger = paid_out_pool(pot, shares)
     ledger.add("e0", Decimal("0.01"), "bonus", "rounding slip")
     with pytest.raises(LedgerInvariantError, match="upside-only"):
         ledger.check()
