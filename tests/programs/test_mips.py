@@ -90,6 +90,14 @@ def test_payment_adjustment_hand_worked():
     assert out.loc["D", "adjustment_factor"] == Decimal("-0.04")
 
 
+def test_invalid_scores_are_user_errors():
+    scores = pd.DataFrame({"entity_id": ["A", "B"], "final_score": [101.0, 50.0],
+                           "allowed_charges": [Decimal(1), Decimal(-5)]})
+    with pytest.raises(UserError) as caught:
+        payment_adjustments(scores)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(1, "final_score"), (2, "allowed_charges")]
+
+
 def test_scaling_factor_is_capped_at_three():
     scores = pd.DataFrame({"entity_id": ["A", "C"], "final_score": [100.0, 0.0],
                            "allowed_charges": [Decimal(100_000), Decimal(1_000_000)]})

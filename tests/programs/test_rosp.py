@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from p4pkit.errors import UserError
 from p4pkit.programs.rosp import achievement_rate, payments, score, targets_from_baseline
 
 
@@ -67,3 +68,12 @@ def test_payment_is_never_negative(rows):
     panels = pd.DataFrame({"doctor_id": [f"D{i}" for i in range(len(rows))], "patientele": [r[3] for r in rows]})
     paid = payments(score(rates, _indicators(), panels))
     assert all(a >= 0 for a in paid["amount"])
+
+
+def test_unknown_indicator_and_missing_panel_are_user_errors():
+    rates = pd.DataFrame({"doctor_id": ["D1", "D9"], "indicator_id": ["statins", "flu"], "rate": [50.0, 50.0],
+                          "start_rate": [20.0, 20.0], "patients": [100, 100]})
+    panels = pd.DataFrame({"doctor_id": ["D1"], "patientele": [800]})
+    with pytest.raises(UserError) as caught:
+        score(rates, _indicators(), panels)
+    assert [p.column for p in caught.value.problems] == ["indicator_id", "doctor_id"]

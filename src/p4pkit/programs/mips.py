@@ -221,6 +221,12 @@ def payment_adjustments(
     positive side pays less than the negative side collects (as the statute allows).
     """
     require_columns(scores, "final scores", ("entity_id", "final_score", "allowed_charges"))
+    problems = [Problem("final scores", i, "final_score", f"{fs} is not a score between 0 and 100")
+                for i, fs in enumerate(scores["final_score"], start=1) if not 0 <= fs <= 100]
+    problems += [Problem("final scores", i, "allowed_charges", "must be a non-negative amount")
+                 for i, c in enumerate(scores["allowed_charges"], start=1) if pd.isna(c) or to_decimal(c) < 0]
+    if problems:
+        raise UserError("MIPS payment adjustments need valid final scores and allowed charges", problems)
     pt = to_decimal(performance_threshold)
     quarter = pt / 4
     charges = [to_decimal(c) for c in scores["allowed_charges"]]

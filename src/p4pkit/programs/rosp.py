@@ -26,6 +26,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from p4pkit.errors import Problem, UserError
 from p4pkit.programs.mips import require_columns
 from p4pkit.programs.money import round_money, to_decimal
 
@@ -80,8 +81,15 @@ def score(rates: pd.DataFrame, indicators: pd.DataFrame, panels: pd.DataFrame, *
     require_columns(indicators, "ROSP indicators", ("indicator_id", "points", "min_patients", "intermediate_target",
                                                     "final_target", "lower_is_better"))
     require_columns(panels, "ROSP panels", ("doctor_id", "patientele"))
-    table = rates.merge(indicators, on="indicator_id", how="inner", validate="many_to_one")
+    table = rates.merge(indicators, on="indicator_id", how="left", validate="many_to_one")
     table = table.merge(panels, on="doctor_id", how="left", validate="many_to_one")
+    problems = [Problem("ROSP rates", i, "indicator_id", f"{r.indicator_id} has no targets or points")
+                for i, r in enumerate(table.itertuples(index=False), start=1) if pd.isna(r.points)]
+    problems += [Problem("ROSP panels", None, "doctor_id", f"no patientèle for doctor row {i} of the rates")
+                 for i, p in enumerate(table["patientele"], start=1) if pd.isna(p) or p < 0]
+    if problems:
+        raise UserError("ROSP rates cannot be scored", problems,
+                        hint="Give every indicator a row in the indicator table and every doctor a patientèle.")
     achievement = [
         achievement_rate(r.rate, r.start_rate, r.intermediate_target, r.final_target, bool(r.lower_is_better))
         if r.patients >= r.min_patients else 0.0
@@ -89,7 +97,7 @@ def score(rates: pd.DataFrame, indicators: pd.DataFrame, panels: pd.DataFrame, *
     ]
     table["scored"] = table["patients"] >= table["min_patients"]
     table["achievement"] = achievement
-    table["earned_points"] = table["points"] * table["achievement"] * table["patientele"].fillna(0) / reference_panel
+    table["earned_points"] = table["points"] * table["achievement"] * table["patientele"] / reference_panel
     return table[["doctor_id", "indicator_id", "scored", "achievement", "earned_points"]]
 
 
