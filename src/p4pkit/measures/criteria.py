@@ -202,17 +202,15 @@ class CumulativeDays(Criterion):
         clipped = rows.mutate(
             s=ibis.greatest(rows.start_date, lo), e=ibis.least(rows.end_date, hi)
         ).filter(lambda t: t.s <= t.e)
-        ordered = ibis.window(group_by="patient_id", order_by=["s", "e", "event_id"], preceding=None, following=-1)
+        order = ["s", "e", "event_id"]
+        upto = ibis.window(group_by="patient_id", order_by=order, preceding=None, following=0)
         # Gaps and islands: a row opens a new island when it starts after every earlier row ended.
-        with_prev = clipped.mutate(reach=clipped.e.max().over(ordered))
-        islands = with_prev.mutate(
-            opens=(with_prev.reach.isnull() | (with_prev.s > with_prev.reach)).cast("int64")
-        )
-        numbered = islands.mutate(
-            island=islands.opens.sum().over(ibis.window(group_by="patient_id", order_by=["s", "e", "event_id"], preceding=None, following=0))
-        )
+        reached = clipped.mutate(upto=clipped.e.max().over(upto))
+        reached = reached.mutate(before=reached.upto.lag().over(group_by="patient_id", order_by=order))
+        islands = reached.mutate(opens=(reached.before.isnull() | (reached.s > reached.before)).cast("int64"))
+        numbered = islands.mutate(island=islands.opens.sum().over(upto))
         spans = numbered.group_by(["patient_id", "island"]).aggregate(s=numbered.s.min(), e=numbered.e.max())
-        spans = spans.mutate(covered=(spans.e.delta(spans.s, "day") + 1))
+        spans = spans.mutate(covered=(spans.e.delta(spans.s, unit="day") + 1))
         totals = spans.group_by("patient_id").aggregate(covered=spans.covered.sum())
         enough = totals.filter(totals.covered >= self.days)
         return _evidence(rows.semi_join(enough, "patient_id"))
