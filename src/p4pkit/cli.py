@@ -4,6 +4,7 @@ the result. User mistakes (`UserError`) become a readable message and exit code 
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -151,6 +152,57 @@ def measure_run(
         rate = "n/a" if row["rate"] is None else f"{row['rate']:.1%}"
         console.print(f"{row['measure_id']} group {row['group_index']}: {row['numerator']}/{row['performance_denominator']} = {rate}", highlight=False, markup=False)
     console.print(f"results → {out}", highlight=False, markup=False)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="New folder to write <table>.parquet files and truth/ into."),
+    patients: int = typer.Option(100_000, "--patients", help="Number of patients."),
+    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives byte-identical tables."),
+    behaviours: str = typer.Option("", "--behaviours", help="Comma-separated, all off by default: exception_reporting, deregistration, upcoding, program_effect."),
+    program_start: datetime | None = typer.Option(None, "--program-start", formats=["%Y-%m-%d"], help="When behaviours and the program effect start (default 2024-01-01)."),
+) -> None:
+    """Generate a synthetic population in the canonical tables, with its ground truth in truth/."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from p4pkit.synth import generate, prevalence_report
+
+    names = [name.strip() for name in behaviours.split(",") if name.strip()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("synth", total=None)
+        counts = generate(patients, seed, out, behaviours=names, program_start=program_start.date() if program_start else None,
+                          on_progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total))
+    rows = Table("table", "rows", title=f"Synthetic world in {out}")
+    for name, count in counts.items():
+        rows.add_row(name, f"{count:,}")
+    prevalence = Table("condition", "target", "observed", "tolerance", "ok", title="Recorded prevalence vs published targets")
+    for row in prevalence_report(out).to_pylist():
+        prevalence.add_row(row["condition"], f"{row['target']:.1%}", f"{row['observed']:.1%}", f"±{row['tolerance']:.1%}", "yes" if row["ok"] else "NO")
+    Console().print(rows, prevalence)
+
+
+@app.command()
+def attribute(
+    data: Path = typer.Option(..., "--data", help="Folder of canonical CSV/Parquet tables, or a DuckDB store file."),
+    rule: str = typer.Option(..., "--rule", help="registration, mssp_two_step or plurality_of_visits."),
+    period: str = typer.Option(..., "--period", help="Period START:END, e.g. 2025-01-01:2025-12-31."),
+    out: Path = typer.Option(..., "--out", help="File to write: .parquet or .csv, one row per patient with a reason."),
+    entity: str | None = typer.Option(None, "--entity", help="clinician, organization or aco (mssp_two_step, plurality_of_visits)."),
+    reference_date: datetime | None = typer.Option(None, "--reference-date", formats=["%Y-%m-%d"], help="registration: the day the lists are read (default: period end)."),
+) -> None:
+    """Attribute every patient to an accountable entity, with the reason, and write the table."""
+    from p4pkit.attribution.files import attribute_files, summary
+
+    parameters: dict[str, object] = {}
+    if entity is not None:
+        parameters["entity"] = entity
+    if reference_date is not None:
+        parameters["reference_date"] = reference_date.date()
+    table = attribute_files(data, rule, period, out, **parameters)
+    for row in summary(table).to_pylist():
+        console.print(f"{row['step']}: {row['patients']:,} patients", highlight=False, markup=False)
+    console.print(f"{table.num_rows:,} patients → {out}", highlight=False, markup=False)
 
 
 @app.command()

@@ -164,15 +164,20 @@ def draw_encounters(rng: np.random.Generator, world: World, s: Slice) -> dict[st
 
     who, day = s.spread(rng, 0.9 + 0.35 * np.maximum(s.age - 40, 0) / 10 + 0.9 * s.ncond)
     practice = s.practice[who]
-    lo, size = world.pc_offsets[practice], np.diff(world.pc_offsets)[practice]
     usual = s.pop.usual_clinician[s.lo + who]
-    clinician = np.where(rng.random(len(who)) < 0.6, usual, lo + np.floor(rng.random(len(who)) * size).astype(np.int64))
+    # Usual clinician 55%, a colleague in the practice 25%, a clinician elsewhere (walk-in, cover) 20%.
+    u = rng.random(len(who))
+    elsewhere = u >= 0.8
+    practice = np.where(elsewhere, rng.integers(0, n_prac, len(who)), practice)
+    lo, size = world.pc_offsets[practice], np.diff(world.pc_offsets)[practice]
+    colleague = lo + np.floor(rng.random(len(who)) * size).astype(np.int64)
+    clinician = np.where(u < 0.55, usual, colleague)
     k, found = pick_condition(rng, s.conditions[who])
     level = np.clip(np.round(0.5 * s.ncond[who] + 1.2 * rng.random(len(who)) - 0.3), 0, 2).astype(np.int64)
     parts.append(dict(who=who, day=day, setting=np.full(len(who), PRIMARY), clinician=clinician, org=practice,
                       etype=OFFICE + level, cond=np.where(found, k, -1)))
 
-    who, day = s.spread(rng, 0.2 + 0.5 * (s.age >= 65) + 1.6 * s.ncond)
+    who, day = s.spread(rng, 0.3 + 0.8 * (s.age >= 65) + 1.8 * s.ncond)
     k, found = pick_condition(rng, s.conditions[who])
     matched = found & (rng.random(len(who)) < 0.8)
     specialty = np.where(matched, SPECIALTY_OF_CONDITION[k], OTHER_SPECIALTY[rng.integers(0, len(OTHER_SPECIALTY), len(who))])

@@ -35,7 +35,7 @@ class Params:
     patients_per_hospital: int = 25_000
     practices_per_aco: int = 15
     aco_share: float = 0.7
-    specialists_per_1000: float = 3.0
+    specialists_per_1000: float = 2.0
     # Share of practices taking part in each switchable behaviour, and its strength.
     behaviour_share: float = 0.3
     exception_share: float = 0.5

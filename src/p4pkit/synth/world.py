@@ -92,7 +92,7 @@ def build_world(params: Params) -> World:
     # Primary care: physicians by expected list size, plus nurse practitioners / physician assistants.
     expected_list = share * n
     physicians = np.maximum(1, np.round(expected_list / params.patients_per_physician)).astype(np.int64)
-    midlevels = rng.binomial(physicians, 0.5)
+    midlevels = np.maximum(rng.binomial(physicians, 0.5), 1)
     per_practice = physicians + midlevels
     pc_offsets = np.concatenate([[0], np.cumsum(per_practice)])
     n_pc = int(pc_offsets[-1])
@@ -104,7 +104,7 @@ def build_world(params: Params) -> World:
     pc_quality = prac_quality[pc_practice] + rng.normal(0.0, 0.5, n_pc)
 
     # Specialists: equal pools per specialty, in groups of about ten.
-    per_spec = max(4, round(n * params.specialists_per_1000 / 1000 / len(SPECIALTIES)))
+    per_spec = max(12, round(n * params.specialists_per_1000 / 1000 / len(SPECIALTIES)))
     n_spec = per_spec * len(SPECIALTIES)
     spec_offsets = n_pc + np.arange(len(SPECIALTIES) + 1) * per_spec
     spec_specialty = np.repeat(np.array(SPECIALTIES), per_spec)
