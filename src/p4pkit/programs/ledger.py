@@ -85,9 +85,6 @@ class Ledger:
         if amount != 0:
             self.entries.append(Entry(str(entity_id), amount, kind, reason))
 
-    def extend(self, entries: Iterable[Entry]) -> None:
-        self.entries.extend(entries)
-
     def _sum(self, kinds: Iterable[str]) -> Decimal:
         kinds = frozenset(kinds)
         return sum((e.amount for e in self.entries if e.kind in kinds), Decimal(0))
