@@ -113,3 +113,21 @@ def test_run_mips_points_names_unreadable_counts(shared_data, tmp_path):
         run_mips_points(shared_data / "cms/mips_benchmarks/benchmarks_2024.json", results, tmp_path / "out")
     assert (caught.value.problems[0].row, caught.value.problems[0].column) == (1, "numerator")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_points_on_every_proportion_benchmark_are_bounded_and_monotone(shared_data, year):
+    from p4pkit.programs.mips import PROPORTION_METRICS
+
+    bench = load_benchmarks(shared_data / f"cms/mips_benchmarks/benchmarks_{year}.json")
+    rates = [r / 2 for r in range(0, 201)]
+    checked = 0
+    for row in bench[bench.metric_type.isin(PROPORTION_METRICS)].itertuples(index=False):
+        cuts = {k: getattr(row, f"p{k}") for k in range(10, 100, 10)}
+        points = [decile_points(r, cuts, row.is_inverse)[1] for r in rates]
+        if row.is_inverse:
+            points.reverse()  # lower rates are better: read from 100 down to 0
+        assert all(1.0 <= p <= 10.0 for p in points)
+        assert all(a <= b for a, b in zip(points, points[1:]))
+        checked += 1
+    assert checked > 300
