@@ -17,7 +17,21 @@ from p4pkit.measures import run_measures
 from p4pkit.measures.measurereport import individual_reports
 from p4pkit.store import Store
 
-CASES = [(measure_id, index) for measure_id in MEASURES for index in range(len(case_files(measure_id)))]
+# Official expectations p4pkit deliberately does not reproduce, with the reason. Strict: if one
+# starts passing, the test fails so the entry gets removed.
+DIVERGENCES = {
+    "45e01fed-56bb-483d-a860-af3d566bda11.json": (
+        "DementiaMedAsReferenceCQLIT412 expects the dementia medication to be missed because the "
+        "MedicationRequest names it by medicationReference (the authoring engine's retrieve does not "
+        "follow the reference, MADiE issue CQLIT-412); FHIR ingest resolves the Medication's code, "
+        "so the frailty-and-dementia exclusion applies"
+    ),
+}
+CASES = [
+    pytest.param(measure_id, index, marks=[pytest.mark.xfail(strict=True, reason=DIVERGENCES[file.name])] if file.name in DIVERGENCES else [])
+    for measure_id in MEASURES
+    for index, file in enumerate(case_files(measure_id))
+]
 
 
 @cache
@@ -42,7 +56,7 @@ def test_expected_reports_follow_the_measure_group_definitions():
             assert [list(group) for group in case.expected] == [list(codes) for codes in shape.groups], case.title
 
 
-@pytest.mark.parametrize(("measure_id", "index"), CASES, ids=[f"{m}-{i:02d}" for m, i in CASES])
+@pytest.mark.parametrize(("measure_id", "index"), CASES, ids=[f"{p.values[0]}-{p.values[1]:02d}" for p in CASES])
 def test_official_case(measure_id, index):
     all_cases, results = _run(measure_id)
     case = all_cases[index]

@@ -92,9 +92,12 @@ def coding(concept: dict | None) -> tuple[str, str] | None:
 
 
 def code_of(concept: dict | None) -> str | None:
-    """Just the code of a CodeableConcept (for status-like concepts whose system is fixed)."""
-    pair = coding(concept)
-    return None if pair is None else pair[1]
+    """Just the code of a CodeableConcept (for status-like concepts whose system is fixed), from its
+    first coding that has one, with or without a system."""
+    for c in (concept or {}).get("coding", ()):
+        if c.get("code") is not None:
+            return str(c["code"])
+    return None
 
 
 def first_code(concepts: list | None) -> tuple[str, str] | None:
