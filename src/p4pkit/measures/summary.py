@@ -38,8 +38,12 @@ def wilson_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: 
     numerator = np.asarray(numerator, dtype=float)
     denominator = np.asarray(denominator, dtype=float)
     safe = np.where(denominator > 0, denominator, 1.0)
-    low, high = proportion_confint(numerator, safe, alpha=1 - confidence, method="wilson")
+    with np.errstate(invalid="ignore"):
+        low, high = proportion_confint(numerator, safe, alpha=1 - confidence, method="wilson")
     empty = denominator <= 0
+    # At 0/n and n/n the exact bounds are 0 and 1, which floating point misses by ~1e-18.
+    low = np.where(numerator <= 0, 0.0, low)
+    high = np.where(numerator >= denominator, 1.0, high)
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 

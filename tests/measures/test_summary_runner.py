@@ -1,0 +1,123 @@
+"""Population nesting in the runner, the performance-rate formula and Wilson intervals."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p4pkit.errors import UserError
+from p4pkit.measures import run_measures, summarise, wilson_interval
+from p4pkit.measures.criteria import AgeAt, Exists, Timed
+from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.sources import Events
+from p4pkit.model.codes import LOINC
+
+from measure_tables import store_with
+
+
+def test_wilson_interval_hand_worked():
+    # 5 of 10: p = 0.5, z = 1.96: centre 0.5, half-width 1.96 * sqrt(0.025 + 0.0096) / 1.384 = 0.2634.
+    low, high = wilson_interval([5, 0, 3], [10, 10, 0])
+    assert low[0] == pytest.approx(0.2366, abs=1e-4) and high[0] == pytest.approx(0.7634, abs=1e-4)
+    # 0 of 10: lower bound 0, upper z^2/n / (1 + z^2/n) = 0.38415 / 1.38415 = 0.2775.
+    assert low[1] == pytest.approx(0.0, abs=1e-12) and high[1] == pytest.approx(0.2775, abs=1e-4)
+    assert math.isnan(low[2]) and math.isnan(high[2])
+
+
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_interval_brackets_the_rate_inside_zero_one(case):
+    x, n = case
+    low, high = wilson_interval([x], [n])
+    assert 0.0 <= low[0] <= x / n <= high[0] <= 1.0
+
+
+def _results(rows: list[tuple[str, int, int, int, int]]) -> pa.Table:
+    """(practice, denominator, exclusion, exception, numerator) per patient."""
+    return pa.table(
+        {
+            "measure_id": ["M"] * len(rows),
+            "group_index": pa.array([0] * len(rows), pa.int32()),
+            "period_start": [date(2025, 1, 1)] * len(rows),
+            "period_end": [date(2025, 12, 31)] * len(rows),
+            "practice": [r[0] for r in rows],
+            "initial_population": [1] * len(rows),
+            "denominator": [r[1] for r in rows],
+            "denominator_exclusion": [r[2] for r in rows],
+            "denominator_exception": [r[3] for r in rows],
+            "numerator": [r[4] for r in rows],
+        }
+    )
+
+
+def test_rate_is_numerator_over_denominator_less_exclusions_and_exceptions():
+    rows = [("p1", 1, 0, 0, 1)] * 3 + [("p1", 1, 0, 0, 0)] + [("p1", 1, 1, 0, 0)] * 2 + [("p1", 1, 0, 1, 0)]
+    rows += [("p2", 1, 1, 0, 0)]
+    summary = summarise(_results(rows), by=["practice"]).to_pylist()
+    p1, p2 = summary
+    assert (p1["denominator"], p1["exclusions"], p1["exceptions"], p1["numerator"]) == (7, 2, 1, 3)
+    assert p1["performance_denominator"] == 4 and p1["rate"] == pytest.approx(0.75)
+    assert p2["performance_denominator"] == 0 and p2["rate"] is None and p2["rate_lower"] is None
+
+
+def test_summarise_names_missing_entity_column():
+    with pytest.raises(UserError, match="clinician_id"):
+        summarise(_results([("p1", 1, 0, 0, 1)]), by=["clinician_id"])
+
+
+def test_runner_nests_populations_and_reports_reasons():
+    test = Events(("observation",), codes=((LOINC, "T"),))
+    refused = Events(("observation",), codes=((LOINC, "R"),))
+    hospice = Events(("observation",), codes=((LOINC, "H"),))
+    measure = Measure(
+        id="TEST1", title="t", steward="s", version="1", description="d", rationale="r", guideline="g",
+        references=(), improvement_notation="increase", scoring="proportion", source="test",
+        groups=(
+            Group(
+                initial_population=AgeAt(18),
+                denominator=None,
+                numerator=Exists(Timed(test, "during")),
+                exclusions=(Reasoned("hospice", Exists(Timed(hospice, "overlaps"))),),
+                exceptions=(Reasoned("refused", Exists(Timed(refused, "during"))),),
+            ),
+        ),
+    )
+    store = store_with(
+        [("adult_tested", "1980-01-01", "male"), ("adult_hospice", "1980-01-01", "male"), ("adult_refused", "1980-01-01", "male"),
+         ("tested_and_refused", "1980-01-01", "male"), ("child", "2015-01-01", "male")],
+        [
+            {"patient_id": "adult_tested", "code": "T", "start": "2025-04-01", "event_id": "t1"},
+            {"patient_id": "adult_hospice", "code": "H", "start": "2024-12-01", "end": "2025-02-01", "event_id": "h1"},
+            {"patient_id": "adult_hospice", "code": "T", "start": "2025-04-01", "event_id": "t2"},
+            {"patient_id": "adult_refused", "code": "R", "start": "2025-04-01", "event_id": "r1"},
+            {"patient_id": "tested_and_refused", "code": "T", "start": "2025-04-01", "event_id": "t3"},
+            {"patient_id": "tested_and_refused", "code": "R", "start": "2025-05-01", "event_id": "r2"},
+            {"patient_id": "child", "code": "T", "start": "2025-04-01", "event_id": "t4"},
+        ],
+    )
+    rows = {r["patient_id"]: r for r in run_measures(store, [measure], "2025-01-01:2025-12-31").to_pylist()}
+    assert set(rows) == {"adult_tested", "adult_hospice", "adult_refused", "tested_and_refused"}
+    flags = lambda r: (r["denominator"], r["denominator_exclusion"], r["numerator"], r["denominator_exception"])  # noqa: E731
+    assert flags(rows["adult_tested"]) == (1, 0, 1, 0) and rows["adult_tested"]["evidence_event_ids"] == ["t1"]
+    # Excluded patients never count in the numerator, even with the test done.
+    assert flags(rows["adult_hospice"]) == (1, 1, 0, 0) and rows["adult_hospice"]["exclusion_reason"] == "hospice"
+    assert rows["adult_hospice"]["evidence_event_ids"] == ["h1"]
+    assert flags(rows["adult_refused"]) == (1, 0, 0, 1) and rows["adult_refused"]["exception_reason"] == "refused"
+    # An exception only applies to patients not already in the numerator.
+    assert flags(rows["tested_and_refused"]) == (1, 0, 1, 0)
+    summary = summarise(run_measures(store, [measure], "2025-01-01:2025-12-31")).to_pylist()[0]
+    assert summary["performance_denominator"] == 2 and summary["rate"] == pytest.approx(1.0)
+    store.close()
+
+
+def test_unknown_measure_is_a_user_error():
+    store = store_with([("a", "1980-01-01", "male")], [])
+    with pytest.raises(UserError, match="unknown measure 'CMS000'"):
+        run_measures(store, ["CMS000"], "2025-01-01:2025-12-31")
+    with pytest.raises(UserError, match="START:END"):
+        run_measures(store, ["CMS122"], "2025")
+    store.close()
