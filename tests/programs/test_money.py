@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ def test_round_half_up_to_the_cent():
     assert round_money(Decimal("2.345")) == Decimal("2.35")
     assert round_money(Decimal("-2.345")) == Decimal("-2.35")
     assert round_money(2.675) == Decimal("2.68")  # float repr, not binary 2.67499999...
+    assert round_money(np.float64(2.675)) == Decimal("2.68")
 
 
 def test_allocate_three_ways_gives_the_odd_cent_to_the_first_largest_remainder():

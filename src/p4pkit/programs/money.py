@@ -20,7 +20,7 @@ def to_decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return Decimal(repr(float(value)))  # float() so NumPy floats give "1.5", not "np.float64(1.5)"
     return Decimal(value)  # type: ignore[arg-type]
 
 
