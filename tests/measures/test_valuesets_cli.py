@@ -1,0 +1,71 @@
+"""Value sets as data (packaged, added, overridden) and the `p4p measure run` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from p4pkit.cli import app
+from p4pkit.errors import UserError
+from p4pkit.model.valuesets import PACKAGED, read_valueset_folder, valueset_table
+
+from measure_tables import store_with
+
+
+def test_packaged_value_sets_match_by_oid_whatever_the_url_scheme(shared_data: Path):
+    packaged = read_valueset_folder(PACKAGED)
+    official = sorted(p.stem for p in (shared_data / "ecqm" / "valuesets").glob("*.json"))
+    assert sorted(packaged) == official and len(official) == 69
+    # Payer Type's url uses https://, yet it is found by its OID.
+    assert "2.16.840.1.114222.4.11.3591" in packaged
+    diabetes = packaged["2.16.840.1.113883.3.464.1003.103.12.1001"]
+    assert ("http://snomed.info/sct", "44054006") in diabetes
+
+
+def test_user_folder_adds_and_overrides(tmp_path: Path):
+    expansion = {"contains": [{"system": "http://loinc.org", "code": "1-1"}]}
+    (tmp_path / "mine.json").write_text(json.dumps({"resourceType": "ValueSet", "id": "9.9.9", "expansion": expansion}))
+    (tmp_path / "over.json").write_text(
+        json.dumps({"resourceType": "ValueSet", "url": "http://x/ValueSet/2.16.840.1.113883.3.464.1003.103.12.1001", "expansion": expansion})
+    )
+    rows = valueset_table(tmp_path).to_pylist()
+    assert {"valueset_oid": "9.9.9", "system": "http://loinc.org", "code": "1-1"} in rows
+    assert [r["code"] for r in rows if r["valueset_oid"] == "2.16.840.1.113883.3.464.1003.103.12.1001"] == ["1-1"]
+
+
+def test_unexpanded_value_set_is_a_user_error(tmp_path: Path):
+    (tmp_path / "bare.json").write_text(json.dumps({"resourceType": "ValueSet", "id": "1.2"}))
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(UserError) as caught:
+        read_valueset_folder(tmp_path)
+    assert [p.file for p in caught.value.problems] == ["bare.json", "junk.json"]
+
+
+def test_cli_runs_measures_on_a_duckdb_store_without_touching_it(tmp_path: Path):
+    store = store_with([("a", "1960-01-01", "female")], [])
+    db = tmp_path / "data.duckdb"
+    store.connection.execute(f"attach '{db}' as target")
+    for name in ("patients", "events", "encounters"):
+        store.connection.execute(f"create table target.{name} as select * from {name}")
+    store.connection.execute("detach target")
+    store.close()
+    before = db.read_bytes()
+    result = CliRunner().invoke(
+        app, ["measure", "run", "--measures", "CMS125", "--data", str(db), "--period", "2025-01-01:2025-12-31", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert db.read_bytes() == before
+    results = pq.read_table(tmp_path / "out" / "patient_results.parquet")
+    assert results.num_rows == 0 and "evidence_event_ids" in results.column_names
+    assert pq.read_table(tmp_path / "out" / "summary.parquet").num_rows == 0
+
+
+def test_cli_unknown_measure_exits_2(tmp_path: Path):
+    result = CliRunner().invoke(
+        app, ["measure", "run", "--measures", "CMS1", "--data", str(tmp_path / "none.duckdb"), "--period", "2025-01-01:2025-12-31", "--out", str(tmp_path)]
+    )
+    assert isinstance(result.exception, UserError)
