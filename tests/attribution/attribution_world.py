@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from p4pkit.attribution import Period
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
 from p4pkit.store import Store
@@ -34,6 +34,15 @@ CLINICIANS = [
     ("C5", "physician", "Endocrinology", False, "P4"),
     ("C6", "physician", "Internal Medicine", True, "P4"),
 ]
+
+
+class Period(NamedTuple):
+    """Stands in for `p4pkit.measures.timing.Period`: attribution reads only `start` and `end`."""
+
+    start: date
+    end: date
+
+
 YEAR_2025 = Period(date(2025, 1, 1), date(2025, 12, 31))
 
 

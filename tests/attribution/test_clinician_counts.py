@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from attribution_world import YEAR_2025
+import pytest
+from attribution_world import YEAR_2025, build_store
 
 from p4pkit.attribution import clinician_count_summary, clinicians_per_patient
 
@@ -32,23 +33,26 @@ CONDITIONS = [
 ]
 
 
-def test_counts_per_patient(world):
-    store = world(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS)
+@pytest.fixture(scope="module")
+def store():
+    with build_store(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS) as store:
+        yield store
+
+
+def test_counts_per_patient(store):
     rows = {r["patient_id"]: r for r in clinicians_per_patient(store, YEAR_2025).to_pyarrow().to_pylist()}
     assert set(rows) == {"A", "B", "C"}
     counts = {p: (r["primary_care_clinicians"], r["specialists"], r["clinicians"], r["condition_categories"], r["complex"]) for p, r in rows.items()}
     assert counts == {"A": (2, 2, 4, 3, True), "B": (1, 0, 1, 1, False), "C": (1, 3, 4, 3, True)}
 
 
-def test_medians_overall_and_for_complex_patients(world):
-    store = world(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS)
+def test_medians_overall_and_for_complex_patients(store):
     summary = {r["group"]: r for r in clinician_count_summary(store, YEAR_2025).to_pylist()}
     everyone, complex_ = summary["all patients seen"], summary["complex patients"]
     assert (everyone["patients"], everyone["median_primary_care"], everyone["median_specialists"], everyone["median_clinicians"]) == (3, 1.0, 2.0, 4.0)
     assert (complex_["patients"], complex_["median_primary_care"], complex_["median_specialists"]) == (2, 1.5, 2.5)
 
 
-def test_complex_threshold_is_a_parameter(world):
-    store = world(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS)
+def test_complex_threshold_is_a_parameter(store):
     summary = {r["group"]: r for r in clinician_count_summary(store, YEAR_2025, complex_min_conditions=1).to_pylist()}
     assert summary["complex patients"]["patients"] == 3

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from attribution_world import by_patient
+import pytest
+from attribution_world import Period, build_store, by_patient
 
-from p4pkit.attribution import Period, registration
+from p4pkit.attribution import registration
 
 D = date
 QOF_YEAR = Period(D(2023, 4, 1), D(2024, 3, 31))
@@ -28,28 +29,35 @@ REGISTRATIONS = [
 PATIENTS = ["A", "B", "C", "D", "E", "F", "G"]
 
 
-def test_registered_on_the_reference_date(world):
-    rows = by_patient(registration(world(PATIENTS, registrations=REGISTRATIONS), QOF_YEAR))
+@pytest.fixture(scope="module")
+def store():
+    with build_store(PATIENTS, registrations=REGISTRATIONS) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def rows(store):
+    return by_patient(registration(store, QOF_YEAR))
+
+
+def test_registered_on_the_reference_date(rows):
     assert {p: rows[p]["entity_id"] for p in "ABFG"} == {"A": "P1", "B": "P3", "F": "P2", "G": "P3"}
     assert rows["A"]["reason"] == "registered with practice P1 since 2019-04-01 (reference date 2024-03-31)"
     assert rows["A"]["step"] == "registration" and rows["A"]["entity_type"] == "practice"
 
 
-def test_registration_ended_before_the_reference_date(world):
-    c = by_patient(registration(world(PATIENTS, registrations=REGISTRATIONS), QOF_YEAR))["C"]
+def test_registration_ended_before_the_reference_date(rows):
+    c = rows["C"]
     assert c["entity_id"] is None
     assert c["reason"] == "unattributed: registration with practice P1 ended 2024-02-01 (moved), before the reference date 2024-03-31"
 
 
-def test_registration_starting_later_and_no_registration(world):
-    rows = by_patient(registration(world(PATIENTS, registrations=REGISTRATIONS), QOF_YEAR))
+def test_registration_starting_later_and_no_registration(rows):
     assert rows["D"]["reason"] == "unattributed: registration with practice P2 starts 2024-05-01, after the reference date 2024-03-31"
     assert rows["E"]["reason"] == "unattributed: no practice registration (reference date 2024-03-31)"
 
 
-def test_explicit_reference_date(world):
-    rows = by_patient(
-        registration(world(PATIENTS, registrations=REGISTRATIONS), QOF_YEAR, reference_date=D(2023, 12, 31))
-    )
+def test_explicit_reference_date(store):
+    rows = by_patient(registration(store, QOF_YEAR, reference_date=D(2023, 12, 31)))
     # On 31 December B was still P1's and C was still registered.
     assert (rows["B"]["entity_id"], rows["C"]["entity_id"], rows["F"]["entity_id"]) == ("P1", "P1", "P2")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from attribution_world import YEAR_2025, by_patient
+import pytest
+from attribution_world import YEAR_2025, build_store, by_patient
 
 from p4pkit.attribution import plurality_of_visits
 
@@ -29,37 +30,47 @@ VISITS = [
 PATIENTS = ["A", "B", "C", "D", "E", "F"]
 
 
-def test_most_visits_wins(world):
-    a = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025))["A"]
+@pytest.fixture(scope="module")
+def store():
+    with build_store(PATIENTS, visits=VISITS) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def rows(store):
+    return by_patient(plurality_of_visits(store, YEAR_2025))
+
+
+def test_most_visits_wins(rows):
+    a = rows["A"]
     assert (a["entity_id"], a["entity_type"], a["clinician_id"], a["step"]) == ("C1", "clinician", "C1", "plurality")
-    assert a["reason"] == "plurality of primary-care visits: 3 of 5 visits, clinician C1, clinician C1"
+    assert a["reason"] == "plurality of primary-care visits: 3 of 5 visits, clinician C1"
 
 
-def test_tie_goes_to_the_most_recent_visit(world):
-    b = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025))["B"]
+def test_tie_goes_to_the_most_recent_visit(rows):
+    b = rows["B"]
     assert b["entity_id"] == "C6"
-    assert b["reason"].endswith("2 of 4 visits, clinician C6, clinician C6; tied with 1 other(s), most recent visit (2025-05-01) decides")
+    assert b["reason"].endswith("2 of 4 visits, clinician C6; tied with 1 other(s), most recent visit (2025-05-01) decides")
 
 
-def test_organization_level_counts_visits_of_the_whole_practice(world):
-    rows = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025, entity="organization"))
+def test_organization_level_counts_visits_of_the_whole_practice(store):
+    rows = by_patient(plurality_of_visits(store, YEAR_2025, entity="organization"))
     assert (rows["A"]["entity_id"], rows["A"]["entity_type"], rows["A"]["clinician_id"]) == ("P1", "practice", "C1")
     assert rows["A"]["reason"] == "plurality of primary-care visits: 3 of 5 visits, practice P1, clinician C1"
 
 
-def test_aco_level_follows_parent_links(world):
-    rows = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025, entity="aco"))
+def test_aco_level_follows_parent_links(store):
+    rows = by_patient(plurality_of_visits(store, YEAR_2025, entity="aco"))
     assert (rows["A"]["entity_id"], rows["B"]["entity_id"]) == ("ACO1", "ACO2")
 
 
-def test_unattributed_patients_say_why(world):
-    rows = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025))
+def test_unattributed_patients_say_why(rows):
     expected = "unattributed: no primary-care visits from 2025-01-01 to 2025-12-31"
     assert {p: rows[p]["reason"] for p in "CDEF"} == dict.fromkeys("CDEF", expected)
     assert all(rows[p]["entity_id"] is None for p in "CDEF")
 
 
-def test_specialist_visits_count_when_asked(world):
-    rows = by_patient(plurality_of_visits(world(PATIENTS, visits=VISITS), YEAR_2025, primary_care_only=False))
-    assert (rows["C"]["entity_id"], rows["C"]["reason"]) == ("C3", "plurality of visits: 1 of 1 visits, clinician C3, clinician C3")
+def test_specialist_visits_count_when_asked(store):
+    rows = by_patient(plurality_of_visits(store, YEAR_2025, primary_care_only=False))
+    assert (rows["C"]["entity_id"], rows["C"]["reason"]) == ("C3", "plurality of visits: 1 of 1 visits, clinician C3")
     assert rows["D"]["entity_id"] is None

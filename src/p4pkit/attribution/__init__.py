@@ -14,17 +14,22 @@ clinician is shaky for complex patients.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from p4pkit.attribution.clinician_counts import clinician_count_summary, clinicians_per_patient
-from p4pkit.attribution.contract import ATTRIBUTION_SCHEMA, Period
+from p4pkit.attribution.contract import ATTRIBUTION_SCHEMA
 from p4pkit.attribution.mssp import mssp_two_step
 from p4pkit.attribution.registration import registration
 from p4pkit.attribution.visits import plurality_of_visits
 from p4pkit.errors import UserError
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 RULES: dict[str, Callable[..., pa.Table]] = {
     "registration": registration,
@@ -37,12 +42,18 @@ def attribute(store: Store, rule: str, period: Period, **parameters: object) -> 
     """Run the named rule with its parameters (as in a program file's `attribution` section)."""
     if rule not in RULES:
         raise UserError(f"unknown attribution rule '{rule}'", hint=f"Choose one of: {', '.join(RULES)}.")
+    accepted = set(inspect.signature(RULES[rule]).parameters) - {"store", "period"}
+    unknown = sorted(set(parameters) - accepted)
+    if unknown:
+        raise UserError(
+            f"attribution rule '{rule}' has no parameter {', '.join(unknown)}",
+            hint=f"Its parameters are: {', '.join(sorted(accepted))}.",
+        )
     return RULES[rule](store, period, **parameters)
 
 
 __all__ = [
     "ATTRIBUTION_SCHEMA",
-    "Period",
     "RULES",
     "attribute",
     "clinician_count_summary",

@@ -14,12 +14,16 @@ end of the period; the threshold is a parameter because definitions of multimorb
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import pyarrow as pa
 
-from p4pkit.attribution.contract import Period
 from p4pkit.model import codes
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 DEFAULT_COMPLEX_MIN_CONDITIONS = 3
 

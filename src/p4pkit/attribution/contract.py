@@ -4,17 +4,24 @@ Each rule decides, for some patients, an entity or an explicit reason why none; 
 adds every other patient of the store with the rule's default reason, so the output always has one
 row per patient and nobody disappears silently (architecture.md, "Contracts between stages").
 An unattributed patient has a null `entity_id` and a reason saying why.
+
+A period is anything with `start` and `end` dates, a closed interval of days; the measures'
+`p4pkit.measures.timing.Period` (with `Period.parse("A:B")`) is the one to use, so a program's
+attribution and its measures share one notion of the performance period. It is imported for type
+checking only, so attribution does not load the measure library.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
 
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 ATTRIBUTION_SCHEMA = pa.schema(
     [
@@ -36,19 +43,9 @@ ATTRIBUTION_SCHEMA = pa.schema(
 DECIDED_COLUMNS = ("patient_id", "entity_id", "entity_type", "clinician_id", "step", "reason")
 
 
-@dataclass(frozen=True)
-class Period:
-    """A closed interval of days (architecture.md, "Conventions")."""
-
-    start: date
-    end: date
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"period end {self.end} is before its start {self.start}")
-
-    def __str__(self) -> str:
-        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+def period_text(period: Period) -> str:
+    """"2025-01-01 to 2025-12-31", for reasons."""
+    return f"{period.start.isoformat()} to {period.end.isoformat()}"
 
 
 def complete(store: Store, decided: ibis.Table, period: Period, rule: str, default_reason: str) -> pa.Table:
@@ -86,3 +83,9 @@ def text(value: ibis.Value) -> ibis.StringValue:
 def dollars(value: ibis.Value) -> ibis.StringValue:
     """Money in a reason, two decimals: "$412.00"."""
     return "$" + value.cast("decimal(18, 2)").cast("string")
+
+
+def holder(entity_type: ibis.StringValue, entity_id: ibis.StringValue, clinician_id: ibis.StringValue) -> ibis.StringValue:
+    """"practice P1, clinician C1", or just "clinician C1" when the entity is the clinician."""
+    who = entity_type + " " + entity_id
+    return ibis.ifelse(entity_id == clinician_id, who, who + ", clinician " + clinician_id)

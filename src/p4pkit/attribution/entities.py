@@ -17,6 +17,7 @@ from typing import Literal
 
 import ibis
 
+from p4pkit.errors import UserError
 from p4pkit.store import Store
 
 EntityLevel = Literal["clinician", "organization", "aco"]
@@ -27,7 +28,7 @@ MAX_PARENT_DEPTH = 5
 def clinician_entities(store: Store, level: EntityLevel) -> ibis.Table:
     """clinician_id, role, primary_care, entity_id, entity_type for every clinician."""
     if level not in ENTITY_LEVELS:
-        raise ValueError(f"unknown entity level {level!r}; expected one of {', '.join(ENTITY_LEVELS)}")
+        raise UserError(f"unknown entity level '{level}'", hint=f"Choose one of: {', '.join(ENTITY_LEVELS)}.")
     clinicians = store.table("clinicians")
     organizations = store.table("organizations")
     if level == "clinician":

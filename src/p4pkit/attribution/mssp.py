@@ -26,14 +26,19 @@ are outside this function: give it the eligible patients' claims.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import pyarrow as pa
 
-from p4pkit.attribution.contract import Period, complete, dollars, text, unattributed
+from p4pkit.attribution.contract import complete, dollars, holder, period_text, text, unattributed
 from p4pkit.attribution.entities import EntityLevel, clinician_entities
 from p4pkit.attribution.primary_care import CODE_SYSTEMS, load_primary_care_codes
 from p4pkit.attribution.ranking import first_per, plurality, tie_note
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 RULE = "mssp_two_step"
 NON_PHYSICIAN_PROFESSIONALS = ("nurse_practitioner", "physician_assistant")
@@ -70,7 +75,7 @@ def mssp_two_step(
         winners.step + " (" + who + "): plurality of primary-care allowed charges: "
         + text(winners.count_) + " of " + text(winners.total_count) + " services' charges, "
         + dollars(winners.score) + " of " + dollars(winners.total_score) + ", "
-        + winners.entity_type + " " + winners.entity_id + ", clinician " + winners.lead_clinician
+        + holder(winners.entity_type, winners.entity_id, winners.lead_clinician)
         + tie_note(winners, "primary-care service")
     )
     winners = winners.mutate(evidence=evidence)
@@ -86,7 +91,7 @@ def mssp_two_step(
         refused.evidence + "; not assigned: the plurality is outside any ACO",
         refused.evidence + "; not assigned: no primary-care service there was by a physician (42 CFR 425.402(b)(1))",
     )
-    default = f"unassigned: no primary-care services by physicians, NPs or PAs from {period}"
+    default = f"unassigned: no primary-care services by physicians, NPs or PAs from {period_text(period)}"
     return complete(store, assigned.union(unattributed(refused, why_not)), period, RULE, default)
 
 

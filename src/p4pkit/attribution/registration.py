@@ -13,15 +13,20 @@ registration starts after it, or they have none.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from datetime import date
 
 import ibis
 from ibis import _
 import pyarrow as pa
 
-from p4pkit.attribution.contract import Period, complete, text, unattributed
+from p4pkit.attribution.contract import complete, text, unattributed
 from p4pkit.attribution.ranking import first_per
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 RULE = "registration"
 

@@ -9,13 +9,18 @@ smallest entity id, so the result never depends on row order.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import pyarrow as pa
 
-from p4pkit.attribution.contract import Period, complete, text
+from p4pkit.attribution.contract import complete, holder, period_text, text
 from p4pkit.attribution.entities import EntityLevel, clinician_entities
 from p4pkit.attribution.ranking import first_per, plurality, tie_note
 from p4pkit.store import Store
+
+if TYPE_CHECKING:
+    from p4pkit.measures.timing import Period
 
 RULE = "plurality_of_visits"
 DEFAULT_CLASSES = ("ambulatory", "virtual", "home")
@@ -56,10 +61,10 @@ def plurality_of_visits(
     kind = "primary-care visits" if primary_care_only else "visits"
     reason = (
         "plurality of " + ibis.literal(kind) + ": " + text(winners.count_) + " of " + text(winners.total_count)
-        + " visits, " + winners.entity_type + " " + winners.entity_id + ", clinician " + winners.lead_clinician
+        + " visits, " + holder(winners.entity_type, winners.entity_id, winners.lead_clinician)
         + tie_note(winners, "visit")
     )
     decided = winners.select(
         "patient_id", "entity_id", "entity_type", clinician_id=winners.lead_clinician, step=ibis.literal("plurality"), reason=reason
     )
-    return complete(store, decided, period, RULE, f"unattributed: no {kind} from {period}")
+    return complete(store, decided, period, RULE, f"unattributed: no {kind} from {period_text(period)}")
