@@ -18,6 +18,8 @@ OBSERVATION_DONE = ("final", "amended", "corrected")  # isLaboratoryTestPerforme
 PROCEDURE_DONE = ("completed",)  # isProcedurePerformed, isInterventionPerformed
 ORDER_STATUSES = ("active", "completed")  # isMedicationOrder, isDeviceOrder, isInterventionOrder
 MEDICATION_ACTIVE = ("active",)  # isMedicationActive
+# Only requests that are orders count (FHIR RequestIntent: not plans or proposals).
+ORDER_INTENTS = ("order", "original-order", "reflex-order", "filler-order", "instance-order")
 
 
 def vs(*suffixes: str) -> tuple[str, ...]:
@@ -50,9 +52,15 @@ def procedures(valuesets: tuple[str, ...] = (), codes: tuple[Code, ...] = ()) ->
     return Events(("procedure",), valuesets, codes, statuses=PROCEDURE_DONE)
 
 
-def medication_requests(valuesets: tuple[str, ...], statuses: tuple[str, ...] = MEDICATION_ACTIVE) -> Events:
-    """Medication requests over their request period (authored day + days of supply)."""
-    return Events(("medication",), valuesets, statuses=statuses, interval="medication")
+def medication_requests(valuesets: tuple[str, ...]) -> Events:
+    """Active medication orders over their request period (`isMedicationActive` with
+    CumulativeMedicationDuration's `medicationRequestPeriod`)."""
+    return Events(("medication",), valuesets, statuses=MEDICATION_ACTIVE, intents=ORDER_INTENTS, interval="medication")
+
+
+def orders(kind: str, valuesets: tuple[str, ...]) -> Events:
+    """Orders (`isMedicationOrder`, `isDeviceOrder`, `isInterventionOrder`) on the day authored."""
+    return Events((kind,), valuesets, statuses=ORDER_STATUSES, intents=ORDER_INTENTS, interval="authored")
 
 
 # --- AdultOutpatientEncounters 4.11.000 --------------------------------------------------------
@@ -90,9 +98,7 @@ HAS_HOSPICE_SERVICES = AnyOf(
         Exists(Timed(Encounters(ENCOUNTER_INPATIENT, discharge_codes=DISCHARGED_TO_HOSPICE), "ends_during")),
         Exists(Timed(Encounters(vs("464.1003.1003")), "overlaps")),
         Exists(Timed(assessments(codes=((LOINC, "45755-6"),), value_codes=(YES,)), "overlaps")),
-        Exists(
-            Timed(Events(("service_request",), HOSPICE_CARE_AMBULATORY, statuses=ORDER_STATUSES), "during")
-        ),
+        Exists(Timed(orders("service_request", HOSPICE_CARE_AMBULATORY), "during")),
         Exists(Timed(procedures(HOSPICE_CARE_AMBULATORY), "overlaps")),
         Exists(Timed(conditions(vs("464.1003.1165")), "overlaps")),
     )
@@ -114,7 +120,7 @@ YEAR_BEFORE_AND_PERIOD = lookback(years=1)
 
 HAS_FRAILTY = AnyOf(
     (
-        Exists(Timed(Events(("device",), FRAILTY_DEVICE, statuses=ORDER_STATUSES), "during")),
+        Exists(Timed(orders("device", FRAILTY_DEVICE), "during")),
         Exists(Timed(assessments(codes=((LOINC, "98181-1"),), value_in=FRAILTY_DEVICE), "ends_during")),
         Exists(Timed(conditions(vs("464.1003.113.12.1074")), "overlaps")),
         Exists(Timed(Encounters(vs("464.1003.101.12.1088")), "overlaps")),

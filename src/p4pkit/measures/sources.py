@@ -69,11 +69,14 @@ def _with_status(table: ibis.Table, statuses: tuple[str, ...]) -> ibis.Table:
 class Events:
     """Clinical events (rows of `events`) of some kinds, coded in value sets or direct codes.
 
-    categories: FHIR category codes the event must carry, checked when the source records one.
+    categories / intents: the FHIR category or request intent the event must carry, checked when
+    the source records one. body_sites: (system, code) pairs the body site must match (CMS125
+    reads a mastectomy's laterality from it).
     interval: "event" (start..end, a point when end is missing), "prevalence" (a condition's
     onset..abatement, open ended while active, as QICoreCommon `prevalenceInterval()`), or
     "medication" (start + days of supply - 1, as CumulativeMedicationDuration's request period
-    when no refills are recorded).
+    when no refills are recorded) or "authored" (the day a request was authored, `authoredOn`,
+    falling back to its start).
     """
 
     kinds: tuple[str, ...]
@@ -88,14 +91,20 @@ class Events:
     negation_reasons: tuple[str, ...] = ()
     not_in_encounter_classes: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    body_sites: tuple[Code, ...] = ()
 
     def rows(self, ctx) -> ibis.Table:
         ev = ctx.events
         ev = ev.filter(ev.kind.isin(self.kinds), ev.negated == self.negated)
-        if self.categories and "category" in ev.columns:
-            # QI-Core Status library: e.g. an assessment must carry category "survey"; a record
-            # from a source without categories (claims, CSV) is not held to it.
+        # Status library checks on category and intent: a record from a source without them
+        # (claims, CSV) is not held to them.
+        if self.categories:
             ev = ev.filter(ev.category.isnull() | ev.category.isin(self.categories))
+        if self.intents:
+            ev = ev.filter(ev.intent.isnull() | ev.intent.isin(self.intents))
+        if self.body_sites:
+            ev = coded(ctx, ev, "body_site_system", "body_site_code", (), self.body_sites)
         ev = coded(ctx, ev, "code_system", "code", self.valuesets, self.codes)
         ev = _with_status(ev, self.statuses)
         if self.value_in or self.value_codes:
@@ -116,6 +125,9 @@ class Events:
         elif self.interval == "medication":
             supplied = start + ev.days_supply.cast("int64").as_interval("D") - ibis.interval(days=1)
             end = ibis.coalesce(end, ibis.ifelse(ev.days_supply > 0, supplied, start))
+        elif self.interval == "authored":
+            start = ibis.coalesce(ev.recorded.date(), start)
+            end = start
         elif self.interval == "event":
             end = ibis.coalesce(end, start)
         else:
@@ -145,8 +157,7 @@ class Encounters:
 
     def rows(self, ctx) -> ibis.Table:
         enc = coded(ctx, ctx.encounters, "type_system", "type_code", self.valuesets, self.codes)
-        if self.statuses and "status" in enc.columns:
-            enc = _with_status(enc, self.statuses)
+        enc = _with_status(enc, self.statuses)
         if self.discharge_codes:
             enc = enc.filter(enc.discharge_disposition.isin(self.discharge_codes))
         start = enc.start.date()
@@ -158,5 +169,5 @@ class Encounters:
             value_num=ibis.null("float64"),
             value_code_system=ibis.null("string"),
             value_code=ibis.null("string"),
-            status=enc.status if "status" in enc.columns else ibis.null("string"),
+            status=enc.status,
         )

@@ -19,7 +19,9 @@ from p4pkit.measures.blocks import (
 )
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, SexIs, Timed
 from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.sources import Code, Events
 from p4pkit.measures.timing import END, Anchor, Window
+from p4pkit.model.codes import SNOMED
 
 
 def _history(condition_sets: tuple[str, ...], procedure_sets: tuple[str, ...]) -> AnyOf:
@@ -32,8 +34,18 @@ def _history(condition_sets: tuple[str, ...], procedure_sets: tuple[str, ...]) -
     )
 
 
-RIGHT_MASTECTOMY = _history(vs("464.1003.198.12.1070"), vs("464.1003.198.12.1134"))
-LEFT_MASTECTOMY = _history(vs("464.1003.198.12.1069"), vs("464.1003.198.12.1133"))
+UNSPECIFIED_LATERALITY = vs("464.1003.198.12.1071")
+
+
+def _side(status_post: str, procedure: str, side: Code) -> AnyOf:
+    """A mastectomy on one side: a "status post" diagnosis, a unilateral diagnosis of unspecified
+    laterality whose body site names the side, or the unilateral procedure."""
+    body_site = Events(("condition",), UNSPECIFIED_LATERALITY, body_sites=(side,), interval="prevalence")
+    return AnyOf((_history(vs(status_post), vs(procedure)), Exists(Timed(body_site, "starts_by"))))
+
+
+RIGHT_MASTECTOMY = _side("464.1003.198.12.1070", "464.1003.198.12.1134", (SNOMED, "24028007"))
+LEFT_MASTECTOMY = _side("464.1003.198.12.1069", "464.1003.198.12.1133", (SNOMED, "7771000"))
 BILATERAL_MASTECTOMY = _history(vs("464.1003.198.12.1068"), vs("464.1003.198.12.1005"))
 # "October 1 two years prior to the measurement period" to its end: 27 months of look-back.
 SCREENING_WINDOW = Window(Anchor("start", years=-2, month_day=(10, 1)), END)

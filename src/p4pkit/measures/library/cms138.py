@@ -14,7 +14,6 @@ from p4pkit.measures.blocks import (
     HAS_HOSPICE_SERVICES,
     HOME_HEALTHCARE,
     OFFICE_VISIT,
-    ORDER_STATUSES,
     PREVENTIVE_ESTABLISHED_18_UP,
     PREVENTIVE_INITIAL_18_UP,
     TELEPHONE_VISITS,
@@ -22,6 +21,7 @@ from p4pkit.measures.blocks import (
     assessments,
     conditions,
     medication_requests,
+    orders,
     procedures,
     vs,
 )
@@ -61,7 +61,7 @@ CESSATION_INTERVENTION = AnyOf(
         Exists(Timed(procedures(vs("526.3.509")), "during", SIX_MONTHS_BEFORE_AND_PERIOD)),
         Exists(Timed(conditions(codes=((ICD10CM, "Z71.6"),)), "starts_during", SIX_MONTHS_BEFORE_AND_PERIOD)),
         # Ordered: the request was authored in the window.
-        Exists(Timed(medication_requests(CESSATION_PHARMACOTHERAPY, ORDER_STATUSES), "starts_during", SIX_MONTHS_BEFORE_AND_PERIOD)),
+        Exists(Timed(orders("medication", CESSATION_PHARMACOTHERAPY), "during", SIX_MONTHS_BEFORE_AND_PERIOD)),
         # Active: its whole request period lies in the window.
         Exists(Timed(medication_requests(CESSATION_PHARMACOTHERAPY), "during", SIX_MONTHS_BEFORE_AND_PERIOD)),
     )
