@@ -97,16 +97,7 @@ def build_store(
                     "service_start": [c[4] for c in claims],
                 },
             ),
-            "encounters": conform(
-                "encounters",
-                {
-                    "encounter_id": [f"E{i}" for i in range(len(visits))],
-                    "patient_id": [v[0] for v in visits],
-                    "clinician_id": [v[1] for v in visits],
-                    "encounter_class": [v[2] for v in visits],
-                    "start": [datetime.combine(v[3], datetime.min.time()).replace(hour=9) for v in visits],
-                },
-            ),
+            "encounters": encounters_table(visits),
             "enrollments": conform(
                 "enrollments",
                 {
@@ -134,6 +125,20 @@ def build_store(
         }
     )
     return store
+
+
+def encounters_table(visits: list[tuple]):
+    """Encounters from (patient, clinician, class, date) tuples, each at 09:00 on its day."""
+    return conform(
+        "encounters",
+        {
+            "encounter_id": [f"E{i}" for i in range(len(visits))],
+            "patient_id": [v[0] for v in visits],
+            "clinician_id": [v[1] for v in visits],
+            "encounter_class": [v[2] for v in visits],
+            "start": [datetime.combine(v[3], datetime.min.time()).replace(hour=9) for v in visits],
+        },
+    )
 
 
 def by_patient(table) -> dict[str, dict]:
