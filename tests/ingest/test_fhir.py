@@ -289,3 +289,23 @@ def test_instants_become_utc_wall_time(moment):
 
 def test_reduced_precision_dates_mean_the_start_of_the_period():
     assert [instant(v) for v in ("2024", "2024-07", "2024-07-09")] == [dt.datetime(2024, 1, 1), dt.datetime(2024, 7, 1), dt.datetime(2024, 7, 9)]
+
+
+def test_results_are_stored_in_their_canonical_unit():
+    """HbA1c IFCC 75 mmol/mol → NGSP 0.09148 × 75 + 2.152 = 9.013 %, reported as LOINC 4548-4."""
+    hba1c = {
+        "resourceType": "Observation",
+        "id": "a1c",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "59261-8"}]},
+        "effectiveDateTime": "2025-03-01",
+        "valueQuantity": {"value": 75, "unit": "mmol/mol"},
+    }
+    event = read_resources([_patient(), hba1c])["events"].to_pylist()[0]
+    assert (event["code"], event["value_unit"]) == ("4548-4", "%")
+    assert event["value_num"] == pytest.approx(9.013)
+    hba1c["valueQuantity"]["unit"] = "g/L"
+    with pytest.raises(UserError) as caught:
+        read_resources([_patient(), hba1c])
+    assert [p.column for p in caught.value.problems] == ["Observation.valueQuantity.code"]

@@ -49,6 +49,15 @@ DISPLAY = {
     "numerator": "Numerator",
 }
 
+# Canonical URLs of the library measures, from each official measure.json (ecqm-content-qicore-2024).
+CANONICAL_URLS = {
+    "CMS122": "https://madie.cms.gov/Measure/DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",
+    "CMS125": "https://madie.cms.gov/Measure/BreastCancerScreeningFHIR",
+    "CMS130": "https://madie.cms.gov/Measure/ColonCancerScreeningFHIR",
+    "CMS138": "https://madie.cms.gov/Measure/PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR",
+    "CMS165": "https://madie.cms.gov/Measure/ControllingHighBloodPressureFHIR",
+}
+
 
 @dataclass(frozen=True)
 class MeasureShape:
@@ -71,7 +80,8 @@ def shape_from_measure_json(measure_id: str, resource: Mapping) -> MeasureShape:
 
 def shape_from_library(measure: Measure) -> MeasureShape:
     """The shape of a library measure when no measure.json is at hand: exclusions and exceptions
-    appear only where the measure defines them; the measure is named by its id."""
+    appear only where the measure defines them; the measure is named by its canonical URL when
+    known, else by its id."""
     groups = tuple(
         tuple(
             code
@@ -86,7 +96,7 @@ def shape_from_library(measure: Measure) -> MeasureShape:
         )
         for group in measure.groups
     )
-    return MeasureShape(measure.id, measure.id, groups)
+    return MeasureShape(measure.id, CANONICAL_URLS.get(measure.id, measure.id), groups)
 
 
 def _shape(measure_id: str, shapes: Mapping[str, MeasureShape] | None) -> MeasureShape:
@@ -183,3 +193,9 @@ def write_ndjson(reports: Iterable[dict], path: str | Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_measurereports(results: pa.Table, out: str | Path, shapes: Mapping[str, MeasureShape] | None = None) -> Path:
+    """`out/measurereports.ndjson`: an individual MeasureReport per patient and measure of the
+    results (patients in an initial population). Returns the file written."""
+    return write_ndjson(individual_reports(results, shapes), Path(out) / "measurereports.ndjson")

@@ -15,7 +15,9 @@ means nothing is returned or loaded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,7 +32,7 @@ from p4pkit.store import Store
 MAPPERS = {**administrative.MAPPERS, **clinical.MAPPERS}
 SUPPORTED = tuple(sorted(MAPPERS))
 
-__all__ = ["SUPPORTED", "load_fhir", "read_fhir", "read_resources"]
+__all__ = ["SUPPORTED", "fhir_store", "load_fhir", "read_fhir", "read_resources"]
 
 
 def _finish(reading: Reading, known: KnownIds | None) -> dict[str, pa.Table]:
@@ -104,10 +106,21 @@ def load_fhir(path: str | Path, db_path: str | Path) -> dict[str, int]:
 
     A resource replaces the stored row with the same primary key (a re-sent, corrected resource
     updates it, as a FHIR update would) and every other stored row stays. References may point at
-    rows already in the store. All tables change in one transaction, or none does.
+    rows already in the store. All tables change in one transaction, or none does; a new store
+    gets every canonical table, empty ones included.
     """
     with Store(db_path) as store:
         tables = read_fhir(path, known=lambda table, ids: _known_ids(store, table, ids))
-        changed = {name: _merged(store, name, table) for name, table in tables.items() if table.num_rows}
+        changed = {name: _merged(store, name, t) for name, t in tables.items() if t.num_rows or not store.has_table(name)}
         store.replace_tables(changed)
     return {name: table.num_rows for name, table in tables.items()}
+
+
+@contextmanager
+def fhir_store(path: str | Path) -> Iterator[Path]:
+    """A temporary DuckDB store holding FHIR input as canonical tables, for commands that read a
+    store (e.g. `p4p measure run --fhir`); it is deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="p4p-fhir-") as scratch:
+        db_path = Path(scratch) / "fhir.duckdb"
+        load_fhir(path, db_path)
+        yield db_path

@@ -21,6 +21,8 @@ The time of a not-done record is its recorded/authored/issued time when no perfo
 from __future__ import annotations
 
 from p4pkit.ingest.fhir.reading import Resource
+from p4pkit.model import units
+from p4pkit.model.codes import LOINC
 from p4pkit.ingest.fhir.values import (
     Ref,
     code_of,
@@ -67,6 +69,20 @@ def _values(res: Resource, element: dict, path: str) -> dict:
         if pair:
             return {"value_code_system": pair[0], "value_code": pair[1]}
     return {}
+
+
+def _normalised(res: Resource, path: str, code: tuple[str, str] | None, values: dict) -> tuple[tuple[str, str] | None, dict]:
+    """Code and values with the result in its canonical unit (`model.units`, e.g. HbA1c mmol/mol
+    → %), as CSV ingest stores them; an unknown unit for such a code is a problem."""
+    if code is None or code[0] != LOINC or code[1] not in units.NORMALISED or values.get("value_num") is None:
+        return code, values
+    try:
+        linear = units.conversion(code[1], values.get("value_unit") or "")
+    except units.UnitError as error:
+        res.problem(f"{path}valueQuantity.code", str(error))
+        return code, values
+    converted = {**values, "value_num": linear.apply(values["value_num"]), "value_unit": units.canonical_unit(code[1])}
+    return (LOINC, units.NORMALISED[code[1]].reported_as), converted
 
 
 def _event(
@@ -144,17 +160,19 @@ def observation(res: Resource) -> None:
         reason_ext = extension(data, "qicore-notDoneReason")
         reason = coding(reason_ext.get("valueCodeableConcept")) if reason_ext else coding(data.get("dataAbsentReason"))
         common.update(_negation(reason))
-    index = _event(res, "observation", coding(data.get("code")), start or issued, "effective[x]", end=end, **common, **_values(res, data, ""))
+    code, values = _normalised(res, "", coding(data.get("code")), _values(res, data, ""))
+    index = _event(res, "observation", code, start or issued, "effective[x]", end=end, **common, **values)
     if index is None:
         return
     for number_, component in enumerate(data.get("component", ()), start=1):
-        values = _values(res, component, f"component[{number_ - 1}].")
+        path = f"component[{number_ - 1}]."
+        code, values = _normalised(res, path, coding(component.get("code")), _values(res, component, path))
         if not values:
             continue
         _event(
             res,
             "observation",
-            coding(component.get("code")),
+            code,
             start or issued,
             "effective[x]",
             code_path=f"component[{number_ - 1}].code",

@@ -188,10 +188,8 @@ class Reading:
         elif hit in self.seen or hit[1] in in_store[hit[0]]:
             return hit[1]
         else:
-            where = "the input or the store" if in_store else "the input"
-            self.problems.append(
-                Problem(file, row, path, f"refers to a {ref.target} that is in neither {where}; include that resource")
-            )
+            where = "is in neither the input nor the store" if in_store else "is not in the input"
+            self.problems.append(Problem(file, row, path, f"refers to a {ref.target} that {where}; include that resource"))
         return None
 
     def link_diagnoses(self) -> None:
