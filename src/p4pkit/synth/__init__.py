@@ -4,7 +4,7 @@
 targets (`targets.CONDITIONS`). See docs/synthetic.md.
 """
 
-from p4pkit.synth.generate import generate
+from p4pkit.synth.writer import generate
 from p4pkit.synth.params import BEHAVIOURS
 from p4pkit.synth.report import prevalence_report
 

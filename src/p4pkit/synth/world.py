@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.stats import norm
 
 from p4pkit.synth import targets
 from p4pkit.synth.params import Params, rng_for
@@ -84,7 +85,9 @@ def build_world(params: Params) -> World:
     share = rng.lognormal(0.0, 0.5, n_prac)
     share /= share.sum()
     prac_quality = rng.standard_normal(n_prac)
-    prac_imd = rng.lognormal(np.log(targets.PRACTICE_IMD_MEDIAN), targets.PRACTICE_IMD_SIGMA, n_prac)
+    # Practice areas at evenly spaced quantiles (shuffled), so even a small world spans every quintile.
+    spaced = norm.ppf((rng.permutation(n_prac) + 0.5) / n_prac)
+    prac_imd = np.exp(np.log(targets.PRACTICE_IMD_MEDIAN) + targets.PRACTICE_IMD_SIGMA * spaced)
     prac_hosp = rng.integers(0, n_hosp, n_prac)
     prac_aco = np.where(rng.random(n_prac) < params.aco_share, rng.integers(0, n_aco, n_prac), -1)
     hosp_quality = rng.standard_normal(n_hosp)
