@@ -138,16 +138,27 @@ def load(
 @measure_app.command("run")
 def measure_run(
     measures: str = typer.Option(..., "--measures", help="Comma-separated measure ids, e.g. CMS122,CMS165."),
-    data: Path = typer.Option(..., "--data", help="Folder of canonical CSV/Parquet tables, or a DuckDB store file."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of canonical CSV/Parquet tables, or a DuckDB store file."),
     period: str = typer.Option(..., "--period", help="Measurement period START:END, e.g. 2025-01-01:2025-12-31."),
     out: Path = typer.Option(..., "--out", help="Folder for patient_results.parquet and summary.parquet."),
     valuesets: Path | None = typer.Option(None, "--valuesets", help="Folder of FHIR ValueSet expansions adding to or overriding the packaged ones (by OID)."),
+    fhir: Path | None = typer.Option(None, "--fhir", help="Instead of --data: a folder of FHIR R4 Bundles/resources (*.json) or bulk NDJSON."),
+    format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports)."),
 ) -> None:
     """Run quality measures and write patient-level results and per-measure summaries as Parquet."""
-    from p4pkit.measures.files import run_measure_files
+    from contextlib import nullcontext
 
+    from p4pkit.ingest.fhir import fhir_store
+    from p4pkit.measures.files import run_measure_files
+    from p4pkit.measures.measurereport import write_measurereports
+
+    if (data is None) == (fhir is None) or format not in ("parquet", "measurereport"):
+        raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
-    tables = run_measure_files(data, ids, period, out, valuesets)
+    with fhir_store(fhir) if fhir else nullcontext(data) as source:
+        tables = run_measure_files(source, ids, period, out, valuesets)
+    if format == "measurereport":
+        console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
         rate = "n/a" if row["rate"] is None else f"{row['rate']:.1%}"
         console.print(f"{row['measure_id']} group {row['group_index']}: {row['numerator']}/{row['performance_denominator']} = {rate}", highlight=False, markup=False)
