@@ -12,10 +12,10 @@ benchmark schema (percentiles, `isInverse`, `isToppedOutByProgram` → 7-point c
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from p4pkit.errors import Problem, UserError
@@ -59,30 +59,43 @@ PROPORTION_METRICS = frozenset(
 )
 
 
-def decile_points(rate: float, percentiles: Mapping[int, float], inverse: bool) -> tuple[int, float]:
-    """(decile, achievement points) of one performance rate against one benchmark.
+CUT_KEYS = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
+
+def decile_points_array(rates: np.ndarray, cuts: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deciles and achievement points of many rates, each against its own benchmark.
+
+    `rates` (n), `cuts` (n × 9: the 10th … 90th percentiles), `inverse` (n, bool).
     Direct measures: decile d (2-10) starts, inclusive, at the 10(d-1)th percentile; decile 1 starts at
     0. Inverse measures mirror this: decile d starts at the (110-10d)th percentile and runs down, decile
     1 starts at 100. Points are d plus the rate's linear position inside its decile (d.0 up to, not
     including, d+1); decile 10 earns a flat 10. Empty deciles (equal cut points) are skipped.
     Source: qpp-measures-data benchmarks-schema (deciles/percentiles); 42 CFR 414.1380(b)(1)(i).
     """
-    cuts = [float(percentiles[k]) for k in (10, 20, 30, 40, 50, 60, 70, 80, 90)]
-    if inverse:
-        # Negating rate and cut points turns "lower is better" into the direct case.
-        value, starts = -rate, [-100.0] + [-c for c in reversed(cuts)]
-    else:
-        value, starts = rate, [0.0] + cuts
-    decile = 1
-    for d in range(2, 11):
-        if value >= starts[d - 1]:
-            decile = d
-    if decile == 10:
-        return 10, 10.0
-    low, high = starts[decile - 1], starts[decile]
-    fraction = max((value - low) / (high - low), 0.0)  # value < high: it is below the next decile
-    return decile, decile + fraction
+    rates = np.asarray(rates, dtype=float)
+    cuts = np.asarray(cuts, dtype=float).reshape(len(rates), 9)
+    inverse = np.asarray(inverse, dtype=bool)
+    # Negating rate and cut points turns "lower is better" into the direct case; starts ascend.
+    direct_starts = np.column_stack([np.zeros(len(rates)), cuts])
+    inverse_starts = np.column_stack([np.full(len(rates), -100.0), -cuts[:, ::-1]])
+    starts = np.where(inverse[:, None], inverse_starts, direct_starts)
+    value = np.where(inverse, -rates, rates)
+    decile = 1 + (starts[:, 1:] <= value[:, None]).sum(axis=1)
+    rows = np.arange(len(rates))
+    low = starts[rows, decile - 1]
+    high = starts[rows, np.minimum(decile, 9)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # value < high inside deciles 1-9: the rate is below the next decile's start.
+        fraction = np.clip((value - low) / (high - low), 0.0, None)
+    points = np.where(decile == 10, 10.0, decile + fraction)
+    return decile, points
+
+
+def decile_points(rate: float, percentiles: Mapping[int, float], inverse: bool) -> tuple[int, float]:
+    """(decile, achievement points) of one rate against one benchmark; see `decile_points_array`."""
+    decile, points = decile_points_array(np.array([rate]), np.array([[percentiles[k] for k in CUT_KEYS]]),
+                                         np.array([inverse]))
+    return int(decile[0]), float(points[0])
 
 
 def measure_points(
@@ -105,38 +118,40 @@ def measure_points(
     measure earns 0 points (3 for small practices). Measures topped out two years running
     (`isToppedOutByProgram`) are capped at 7 points.
     """
-    require_columns(results, "quality results",
-                     ("entity_id", "measure_id", "submission_method", "numerator", "denominator", "reported", "eligible"))
-    keyed = benchmarks.set_index(["measure_id", "submission_method"])
-    if not keyed.index.is_unique:
+    columns = ("entity_id", "measure_id", "submission_method", "numerator", "denominator", "reported", "eligible")
+    require_columns(results, "quality results", columns)
+    if benchmarks.duplicated(["measure_id", "submission_method"]).any():
         raise UserError("benchmarks hold more than one record per measure and submission method",
                         hint="Pass the benchmarks of a single performance year.")
+    bench_columns = ["metric_type", "is_inverse", "is_topped_out_by_program", *(f"p{k}" for k in CUT_KEYS)]
+    table = results[list(columns)].astype({"measure_id": str}).merge(
+        benchmarks[["measure_id", "submission_method", *bench_columns]],
+        on=["measure_id", "submission_method"], how="left", validate="many_to_one", indicator=True)
+    denominator = table["denominator"].astype(float)
+    table["rate"] = 100.0 * table["numerator"] / denominator.where(denominator > 0)
+    table["data_completeness"] = (table["reported"] / table["eligible"].where(table["eligible"] > 0)).fillna(0.0)
+    has_benchmark = table.pop("_merge").eq("both").to_numpy()
+    complete = table["data_completeness"].to_numpy() >= completeness_threshold
+    enough = denominator.to_numpy() >= case_minimum
+    scored = has_benchmark & complete & enough
+    refused = table.loc[scored & ~table["metric_type"].isin(PROPORTION_METRICS).to_numpy()]
+    if len(refused):
+        first = refused.iloc[0]
+        raise UserError(f"measure {first.measure_id} ({first.submission_method}) is a {first.metric_type} measure",
+                        hint="Only proportion measures are scored against deciles here.")
+    decile, points = decile_points_array(table["rate"].fillna(0.0).to_numpy(),
+                                         table[[f"p{k}" for k in CUT_KEYS]].fillna(0.0).to_numpy(),
+                                         table["is_inverse"].fillna(False).to_numpy(dtype=bool))
+    capped = scored & table["is_topped_out_by_program"].fillna(False).to_numpy(dtype=bool) & (points > topped_out_cap)
     floor = 3.0 if small_practice else 0.0
-    out = []
-    for row in results.itertuples(index=False):
-        rate = 100.0 * row.numerator / row.denominator if row.denominator else math.nan
-        completeness = row.reported / row.eligible if row.eligible else 0.0
-        key = (str(row.measure_id), row.submission_method)
-        decile, points, rule = None, floor, ""
-        if key not in keyed.index:
-            rule = "no benchmark"
-        elif completeness < completeness_threshold:
-            rule = "below data completeness"
-        elif row.denominator < case_minimum:
-            rule = "below case minimum"
-        else:
-            bench = keyed.loc[key]
-            if bench["metric_type"] not in PROPORTION_METRICS:
-                raise UserError(f"measure {key[0]} ({key[1]}) is a {bench['metric_type']} measure",
-                                hint="Only proportion measures are scored against deciles here.")
-            percentiles = {k: bench[f"p{k}"] for k in (10, 20, 30, 40, 50, 60, 70, 80, 90)}
-            decile, points = decile_points(rate, percentiles, bool(bench["is_inverse"]))
-            rule = "benchmark"
-            if bench["is_topped_out_by_program"] and points > topped_out_cap:
-                points, rule = topped_out_cap, "topped-out cap"
-        out.append({**row._asdict(), "rate": rate, "data_completeness": completeness,
-                    "decile": decile, "points": points, "rule": rule})
-    return pd.DataFrame(out)
+    table["decile"] = pd.Series(decile, index=table.index, dtype="Int64").where(scored)
+    table["points"] = np.where(scored, np.where(capped, topped_out_cap, points), floor)
+    table["rule"] = np.select(
+        [~has_benchmark, ~complete, ~enough, capped],
+        ["no benchmark", "below data completeness", "below case minimum", "topped-out cap"],
+        default="benchmark",
+    )
+    return table[[*columns, "rate", "data_completeness", "decile", "points", "rule"]]
 
 
 def quality_category_score(
