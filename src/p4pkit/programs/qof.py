@@ -26,7 +26,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.programs.mips import require_columns
@@ -58,14 +60,12 @@ def load_indicator_catalogue(path: str | Path) -> pd.DataFrame:
     })
 
 
-def threshold_points(achievement: float, lower: float, upper: float, max_points: float) -> float:
-    """Points for one achievement (percent): 0 at or below the lower threshold, full points at or
-    above the upper threshold, linear in between (QOF guidance, "calculation of achievement")."""
-    if achievement <= lower:
-        return 0.0
-    if achievement >= upper:
-        return float(max_points)
-    return max_points * (achievement - lower) / (upper - lower)
+def threshold_points(achievement: ArrayLike, lower: ArrayLike, upper: ArrayLike, max_points: ArrayLike) -> np.ndarray:
+    """Points for achievement (percent; scalars or arrays): 0 at or below the lower threshold, full
+    points at or above the upper threshold, linear in between (QOF guidance, "calculation of
+    achievement"). The thresholds must satisfy lower < upper."""
+    share = np.clip((np.asarray(achievement, dtype=float) - lower) / (np.asarray(upper) - lower), 0.0, 1.0)
+    return max_points * share
 
 
 def score_indicators(results: pd.DataFrame, catalogue: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
@@ -74,35 +74,32 @@ def score_indicators(results: pd.DataFrame, catalogue: pd.DataFrame, thresholds:
     `results`: practice_id, indicator_code, numerator, eligible, pcas. For register indicators the
     numerator is the register size and for manual QI indicators 1 when the activity was done: both earn
     their full points when the numerator is above zero. Other indicators need a row in `thresholds`
-    (indicator_code, lower, upper, in percent).
+    (indicator_code, lower, upper, in percent, lower < upper).
     """
     require_columns(results, "QOF results", ("practice_id", "indicator_code", "numerator", "eligible", "pcas"))
     require_columns(thresholds, "QOF thresholds", ("indicator_code", "lower", "upper"))
     merged = results.merge(catalogue, on="indicator_code", how="left", validate="many_to_one")
     merged = merged.merge(thresholds, on="indicator_code", how="left", validate="many_to_one")
-    problems = []
-    for row_number, row in enumerate(merged.itertuples(index=False), start=1):
-        if pd.isna(row.max_points):
-            problems.append(Problem("QOF results", row_number, "indicator_code", f"{row.indicator_code} is not in the catalogue"))
-        elif not (row.is_register or row.is_manual) and pd.isna(row.lower):
-            problems.append(Problem("QOF thresholds", None, "indicator_code", f"no thresholds for {row.indicator_code}"))
-        elif not (row.is_register or row.is_manual) and row.pcas > row.eligible:
-            problems.append(Problem("QOF results", row_number, "pcas", "more PCAs than eligible patients"))
+    known = merged["max_points"].notna()
+    flat = (merged["is_register"].fillna(False) | merged["is_manual"].fillna(False)).astype(bool)
+    graded = known & ~flat
+    problems = [Problem("QOF results", i + 1, "indicator_code", f"{code} is not in the catalogue")
+                for i, code in zip(np.flatnonzero(~known), merged.loc[~known, "indicator_code"])]
+    for code in merged.loc[graded & ~(merged["lower"] < merged["upper"]), "indicator_code"].unique():
+        problems.append(Problem("QOF thresholds", None, "indicator_code", f"no lower < upper thresholds for {code}"))
+    problems += [Problem("QOF results", i + 1, "pcas", "more PCAs than eligible patients")
+                 for i in np.flatnonzero((graded & (merged["pcas"] > merged["eligible"])).to_numpy())]
     if problems:
         raise UserError("QOF results cannot be scored", problems,
                         hint="Use the 2023/24 indicator codes and give lower/upper thresholds for every indicator scored on achievement.")
-    achievement, points = [], []
-    for row in merged.itertuples(index=False):
-        if row.is_register or row.is_manual:
-            achievement.append(float("nan"))
-            points.append(float(row.max_points) if row.numerator > 0 else 0.0)
-            continue
-        denominator = row.eligible - row.pcas
-        value = 100.0 * row.numerator / denominator if denominator > 0 else 0.0
-        achievement.append(value)
-        points.append(threshold_points(value, row.lower, row.upper, row.max_points))
-    merged["achievement"] = achievement
-    merged["points"] = points
+    eligible = (merged["eligible"] - merged["pcas"]).astype(float)
+    achievement = (100.0 * merged["numerator"] / eligible.where(eligible > 0)).fillna(0.0)
+    merged["achievement"] = achievement.where(~flat)
+    merged["points"] = np.where(
+        flat,
+        np.where(merged["numerator"] > 0, merged["max_points"], 0.0),
+        threshold_points(achievement, merged["lower"].fillna(0.0), merged["upper"].fillna(1.0), merged["max_points"]),
+    ).astype(float)
     return merged[["practice_id", "indicator_code", "group_code", "prevalence_adjusted", "max_points",
                    "achievement", "points"]]
 
