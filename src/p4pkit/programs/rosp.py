@@ -25,6 +25,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.programs.mips import require_columns
@@ -57,16 +58,15 @@ def targets_from_baseline(baseline: pd.DataFrame, lower_is_better: dict[str, boo
     return pd.DataFrame(rows)
 
 
-def achievement_rate(rate: float, start: float, intermediate: float, final: float, lower_is_better: bool) -> float:
-    """Taux de réalisation (0-1) of one indicator for one doctor; see the module docstring."""
-    if lower_is_better:  # mirror so that "more is better" everywhere below
-        rate, start, intermediate, final = -rate, -start, -intermediate, -final
-    if rate >= final:
-        return 1.0
-    floor = start if start < intermediate else intermediate
-    if final <= floor:
-        return 0.0
-    return min(max((rate - floor) / (final - floor), 0.0), 1.0)
+def achievement_rate(rate: ArrayLike, start: ArrayLike, intermediate: ArrayLike, final: ArrayLike,
+                     lower_is_better: ArrayLike) -> np.ndarray:
+    """Taux de réalisation (0-1) per doctor × indicator (scalars or arrays); see the module docstring."""
+    sign = np.where(np.asarray(lower_is_better, dtype=bool), -1.0, 1.0)  # mirror: "more is better" below
+    rate, start, intermediate, final = (sign * np.asarray(v, dtype=float) for v in (rate, start, intermediate, final))
+    floor = np.where(start < intermediate, start, intermediate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.clip((rate - floor) / (final - floor), 0.0, 1.0)
+    return np.where(rate >= final, 1.0, np.where(final <= floor, 0.0, share))
 
 
 def score(rates: pd.DataFrame, indicators: pd.DataFrame, panels: pd.DataFrame, *,
@@ -90,13 +90,10 @@ def score(rates: pd.DataFrame, indicators: pd.DataFrame, panels: pd.DataFrame, *
     if problems:
         raise UserError("ROSP rates cannot be scored", problems,
                         hint="Give every indicator a row in the indicator table and every doctor a patientèle.")
-    achievement = [
-        achievement_rate(r.rate, r.start_rate, r.intermediate_target, r.final_target, bool(r.lower_is_better))
-        if r.patients >= r.min_patients else 0.0
-        for r in table.itertuples(index=False)
-    ]
     table["scored"] = table["patients"] >= table["min_patients"]
-    table["achievement"] = achievement
+    achievement = achievement_rate(table["rate"], table["start_rate"], table["intermediate_target"],
+                                   table["final_target"], table["lower_is_better"].astype(bool))
+    table["achievement"] = np.where(table["scored"], achievement, 0.0)
     table["earned_points"] = table["points"] * table["achievement"] * table["patientele"] / reference_panel
     return table[["doctor_id", "indicator_id", "scored", "achievement", "earned_points"]]
 
