@@ -12,6 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+import pytest
+
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
 from p4pkit.store import Store
@@ -143,3 +145,14 @@ def encounters_table(visits: list[tuple]):
 
 def by_patient(table) -> dict[str, dict]:
     return {row["patient_id"]: row for row in table.to_pylist()}
+
+
+def store_fixture(patients: list[str], **rows: list[tuple]):
+    """A module-scoped `store` fixture over `build_store(patients, **rows)`, closed after the module."""
+
+    @pytest.fixture(scope="module")
+    def store():
+        with build_store(patients, **rows) as opened:
+            yield opened
+
+    return store

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-from attribution_world import YEAR_2025, build_store
+from attribution_world import YEAR_2025, store_fixture
 
 from p4pkit.attribution import clinician_count_summary, clinicians_per_patient
 
@@ -33,10 +32,7 @@ CONDITIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def store():
-    with build_store(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS) as store:
-        yield store
+store = store_fixture(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, conditions=CONDITIONS)
 
 
 def test_counts_per_patient(store):

@@ -7,7 +7,7 @@ from datetime import date
 from p4pkit.attribution import ATTRIBUTION_SCHEMA, mssp_two_step
 
 import pytest
-from attribution_world import YEAR_2025, build_store, by_patient
+from attribution_world import YEAR_2025, by_patient, store_fixture
 
 D = date
 CLAIMS = [
@@ -34,10 +34,7 @@ CLAIMS = [
 PATIENTS = ["A", "B", "C", "D", "E", "F", "G", "H"]
 
 
-@pytest.fixture(scope="module")
-def store():
-    with build_store(PATIENTS, claims=CLAIMS) as store:
-        yield store
+store = store_fixture(PATIENTS, claims=CLAIMS)
 
 
 @pytest.fixture(scope="module")

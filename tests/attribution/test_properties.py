@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
-import pytest
-from attribution_world import YEAR_2025, build_store, by_patient, encounters_table
+from attribution_world import YEAR_2025, by_patient, encounters_table, store_fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,10 +21,7 @@ visit = st.tuples(
 )
 
 
-@pytest.fixture(scope="module")
-def store():
-    with build_store(PATIENTS) as store:
-        yield store
+store = store_fixture(PATIENTS)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from attribution_world import Period, build_store, by_patient
+from attribution_world import Period, by_patient, store_fixture
 
 from p4pkit.attribution import registration
 
@@ -29,10 +29,7 @@ REGISTRATIONS = [
 PATIENTS = ["A", "B", "C", "D", "E", "F", "G"]
 
 
-@pytest.fixture(scope="module")
-def store():
-    with build_store(PATIENTS, registrations=REGISTRATIONS) as store:
-        yield store
+store = store_fixture(PATIENTS, registrations=REGISTRATIONS)
 
 
 @pytest.fixture(scope="module")

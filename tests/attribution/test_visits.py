@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from attribution_world import YEAR_2025, build_store, by_patient
+from attribution_world import YEAR_2025, by_patient, store_fixture
 
 from p4pkit.attribution import plurality_of_visits
 
@@ -30,10 +30,7 @@ VISITS = [
 PATIENTS = ["A", "B", "C", "D", "E", "F"]
 
 
-@pytest.fixture(scope="module")
-def store():
-    with build_store(PATIENTS, visits=VISITS) as store:
-        yield store
+store = store_fixture(PATIENTS, visits=VISITS)
 
 
 @pytest.fixture(scope="module")
