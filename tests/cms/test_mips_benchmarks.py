@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
 
+from p4pkit.cli import main
 from p4pkit.cms.mips import load_benchmarks, run_mips_points
 from p4pkit.errors import UserError
 from p4pkit.programs.mips import decile_points
@@ -105,13 +107,16 @@ def test_run_mips_points_writes_the_points_table(shared_data, tmp_path):
     assert out["rule"].to_list() == ["benchmark", "topped-out cap"]
 
 
-def test_run_mips_points_names_unreadable_counts(shared_data, tmp_path):
+def test_cli_exits_2_naming_the_unreadable_count(shared_data, tmp_path, monkeypatch, capsys):
     results = tmp_path / "results.csv"
     results.write_text("entity_id,measure_id,submission_method,numerator,denominator,reported,eligible\n"
                        "T1,236,electronicHealthRecord,seventy,100,100,100\n")
-    with pytest.raises(UserError) as caught:
-        run_mips_points(shared_data / "cms/mips_benchmarks/benchmarks_2024.json", results, tmp_path / "out")
-    assert (caught.value.problems[0].row, caught.value.problems[0].column) == (1, "numerator")
+    monkeypatch.setattr(sys, "argv", ["p4p", "cms", "mips-points", "--results", str(results), "--out", str(tmp_path / "out"),
+                                      "--benchmarks", str(shared_data / "cms/mips_benchmarks/benchmarks_2024.json")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    assert "row 1, column 'numerator'" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "out").exists()
 
 
