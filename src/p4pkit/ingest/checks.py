@@ -78,7 +78,8 @@ class Validation:
         self.sources = {s.table: s for s in sources}
         self.columns = columns
         self.replace = replace
-        self.stored = {name for name in TABLES if store.has_table(name)}
+        listed = self.con.execute("select table_name from duckdb_tables() where schema_name = 'main' and not temporary").fetchall()
+        self.stored = {name for (name,) in listed if name in TABLES}
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -87,10 +88,14 @@ class Validation:
         self.con.execute(f"create or replace temp table {PROBLEMS} (tbl varchar, file varchar, row bigint, col varchar, reason varchar)")
         for source in self.sources.values():
             self._build_typed(source)
-            self._insert(source, self._value_checks(source))
-            self._insert(source, self._row_checks(source))
-            self._check_foreign_keys(source)
-            self._insert(source, self._dated_checks(source))
+            foreign_keys = TABLES[source.table].foreign_keys
+            # Parents are complete by now, so one statement checks everything but self-references.
+            outward = [self._foreign_key_check(source, fk) for fk in foreign_keys if fk.table != source.table]
+            self._insert(source, self._value_checks(source) + self._row_checks(source) + outward + self._dated_checks(source))
+            for fk in foreign_keys:
+                # A rejected row rejects the rows pointing at it, and so on down the tree.
+                while fk.table == source.table and self._insert(source, [self._foreign_key_check(source, fk)]):
+                    pass
 
     def _insert(self, source: SourceFile, queries: list[str]) -> int:
         if not queries:
@@ -242,13 +247,8 @@ class Validation:
             parts.append(f"select {quote_identifier(column)} as k from {quote_identifier(table)}")
         return " union all ".join(parts) or "select cast(null as varchar) as k where false"
 
-    def _check_foreign_keys(self, source: SourceFile) -> None:
-        """Unknown references, and references to rejected rows (repeated for self-references until stable)."""
-        for fk in TABLES[source.table].foreign_keys:
-            while self._insert(source, [self._foreign_key_check(source, fk)]) and fk.table == source.table:
-                pass
-
     def _foreign_key_check(self, source: SourceFile, fk: ForeignKey) -> str:
+        """Unknown references, and references to rejected rows (rows already flagged for it are skipped)."""
         column, target = quote_identifier(fk.column), quote_identifier(fk.target_column)
         where = "the store" if fk.table not in self.sources else f"{self.sources[fk.table].name} or the store"
         unknown = quote_literal(f"unknown {fk.target_column}: not in {where}")

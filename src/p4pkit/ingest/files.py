@@ -108,7 +108,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
     else:
         reader = f"read_parquet({path})"
     try:
-        con.execute(f"create or replace temp table {source.raw} as select * from {reader}")
+        con.execute(f"create or replace temp table {source.raw} as select {_blank_is_missing(con, reader)} from {reader}")
     except duckdb.Error as error:
         raise UserError(
             f"{source.name}: cannot be read; nothing was loaded.",
@@ -116,6 +116,15 @@ def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
             hint="CSV files must be comma-separated UTF-8 with a header line and double-quoted text.",
         ) from None
     return [row[0] for row in con.execute(f"select column_name from (describe {source.raw})").fetchall()]
+
+
+def _blank_is_missing(con: duckdb.DuckDBPyConnection, reader: str) -> str:
+    """Select list turning empty text into NULL, as the CSV reader does, so both formats mean the same."""
+    described = con.execute(f"select column_name, column_type from (describe select * from {reader})").fetchall()
+    return ", ".join(
+        f"nullif({quote_identifier(name)}, '') as {quote_identifier(name)}" if kind == "VARCHAR" else quote_identifier(name)
+        for name, kind in described
+    )
 
 
 def _engine_reason(error: duckdb.Error) -> str:
