@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from p4pkit.errors import UserError
 from p4pkit.programs.qof import (
+    NATIONAL_AVERAGE_LIST_SIZE,
     POUNDS_PER_POINT,
     load_indicator_catalogue,
     payments,
@@ -73,6 +74,21 @@ def test_practice_pounds_for_an_indicator(catalogue):
     assert paid.loc["AF006", "amount"] == Decimal("1707.44")
     assert paid.loc["SMOK002", "amount"] == Decimal("4268.60")
     assert paid.loc["AF001", "amount"] == Decimal("1067.15")  # 5 x 213.43 x 0.8 x 1.25
+
+
+def test_2023_24_point_value_and_national_average_list_size(catalogue):
+    scored = score_indicators(_practice_results(), catalogue, THRESHOLDS)
+    lists = pd.DataFrame({"practice_id": ["P1"], "list_size": [8000]})
+    apdf = prevalence_factors(pd.DataFrame({"practice_id": ["P1"], "group_code": ["AF"], "register": [200]}), lists,
+                              {"AF": 0.02})
+    paid = payments(scored, lists, apdf, value_per_point=POUNDS_PER_POINT["2023/24"],
+                    national_average_list_size=NATIONAL_AVERAGE_LIST_SIZE["2023/24"]).set_index("indicator_code")
+    # CPI = 8000 / 9639. AF006: 8 x 213.43 x 8000/9639 x 1.25 = 1771.387... -> £1,771.39.
+    assert paid.loc["AF006", "amount"] == Decimal("1771.39")
+    assert paid.loc["SMOK002", "amount"] == Decimal("4428.47")  # 25 x 213.43 x 8000/9639 = 4428.469...
+    # The value per patient has been frozen: £ per point / national average list is 2.214p every year.
+    per_patient = {year: POUNDS_PER_POINT[year] / NATIONAL_AVERAGE_LIST_SIZE[year] for year in POUNDS_PER_POINT}
+    assert all(abs(v - Decimal("0.022142")) < Decimal("0.000002") for v in per_patient.values())
 
 
 def test_national_prevalence_from_the_practices_given():

@@ -34,11 +34,20 @@ from p4pkit.errors import Problem, UserError
 from p4pkit.programs.mips import require_columns
 from p4pkit.programs.money import round_money, to_decimal
 
-# £ per QOF point by financial year (methodologies.md §6: Lincs LMC, Primary Care IT, Pulse [S]).
+# £ per QOF point and the national average practice population the CPI divides by, by financial
+# year, as announced with each year's SFE (2021/22: pleasefireme.com digest; 2022/23: Lincs LMC via
+# methodologies.md §6; 2023/24: BMA via Practice Business; 2024/25: Pulse [S]).
 POUNDS_PER_POINT: dict[str, Decimal] = {
+    "2021/22": Decimal("201.16"),
     "2022/23": Decimal("207.56"),
     "2023/24": Decimal("213.43"),
     "2024/25": Decimal("220.62"),
+}
+NATIONAL_AVERAGE_LIST_SIZE: dict[str, int] = {
+    "2021/22": 9085,
+    "2022/23": 9374,
+    "2023/24": 9639,
+    "2024/25": 9964,
 }
 
 
