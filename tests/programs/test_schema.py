@@ -96,7 +96,7 @@ def test_discriminated_union_errors_use_the_file_path_not_the_tag(tmp_path):
     [
         ("performance: {start: 2023-04-01, end: 2024-03-31}", "performance: {start: 2023-04-01, end: 2022-03-31}", "is before start"),
         ("baseline: {start: 2022-04-01, end: 2023-03-31}", "baseline: {start: 2022-04-01, end: 2023-06-30}", "baseline period must end"),
-        ("  supplemental_pool: 213430000", "  budget_neutral_redistribution: false", "funding must say where the money comes from"),
+        ("  supplemental_pool: 853826715", "  supplemental_pool: 0", "funding must say where the money comes from"),
         ("  rule: every GMS/PMS", "  entities: [P1]\n  rule: every GMS/PMS", "exactly one of 'entities'"),
         ("  min_denominator: 30", "  min_denominator: 0", "greater than or equal to 1"),
         ("  suppress_cells: [1, 10]", "  suppress_cells: [10, 1]", "1 <= low <= high"),

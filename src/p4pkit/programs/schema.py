@@ -90,11 +90,14 @@ class Funding(Section):
     supplemental_pool: Money | None = None
     withhold_percent: Percent | None = None
     budget_neutral_redistribution: bool = False
+    from_savings: bool = False
     administrative_costs_reimbursed: bool = False
 
     @property
     def has_source(self) -> bool:
-        return self.supplemental_pool is not None or self.withhold_percent is not None or self.budget_neutral_redistribution
+        """Whether any money is there to pay rewards from (a zero pool is none)."""
+        pool = self.supplemental_pool is not None and self.supplemental_pool > 0
+        return pool or bool(self.withhold_percent) or self.budget_neutral_redistribution or self.from_savings
 
 
 AttributionEntity = Literal["clinician", "organization", "aco"]
@@ -417,7 +420,7 @@ class Program(Section):
         if self.payment.upside and not self.funding.has_source:
             raise ValueError(
                 "payment has an upside, so funding must say where the money comes from: "
-                "supplemental_pool, withhold_percent or budget_neutral_redistribution"
+                "supplemental_pool, withhold_percent, budget_neutral_redistribution or from_savings"
             )
         return self
 
