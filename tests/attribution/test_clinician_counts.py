@@ -36,7 +36,7 @@ store = store_fixture(["A", "B", "C", "D"], claims=CLAIMS, visits=VISITS, condit
 
 
 def test_counts_per_patient(store):
-    rows = {r["patient_id"]: r for r in clinicians_per_patient(store, YEAR_2025).to_pyarrow().to_pylist()}
+    rows = {r["patient_id"]: r for r in clinicians_per_patient(store, YEAR_2025).to_pylist()}
     assert set(rows) == {"A", "B", "C"}
     counts = {p: (r["primary_care_clinicians"], r["specialists"], r["clinicians"], r["condition_categories"], r["complex"]) for p, r in rows.items()}
     assert counts == {"A": (2, 2, 4, 3, True), "B": (1, 0, 1, 1, False), "C": (1, 3, 4, 3, True)}

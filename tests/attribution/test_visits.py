@@ -71,3 +71,20 @@ def test_specialist_visits_count_when_asked(store):
     rows = by_patient(plurality_of_visits(store, YEAR_2025, primary_care_only=False))
     assert (rows["C"]["entity_id"], rows["C"]["reason"]) == ("C3", "plurality of visits: 1 of 1 visits, clinician C3")
     assert rows["D"]["entity_id"] is None
+
+
+SAME_DAY = [
+    # G: one visit each with C1 and C2 on the same day: the smallest id decides, and the reason says so.
+    ("G", "C2", "ambulatory", D(2025, 7, 1)),
+    ("G", "C1", "ambulatory", D(2025, 7, 1)),
+]
+same_day_store = store_fixture(["G"], visits=SAME_DAY)
+
+
+def test_tie_on_the_same_day_goes_to_the_smallest_id(same_day_store):
+    g = by_patient(plurality_of_visits(same_day_store, YEAR_2025))["G"]
+    assert g["entity_id"] == "C1"
+    assert g["reason"] == (
+        "plurality of primary-care visits: 1 of 2 visits, clinician C1; tied with 1 other(s), "
+        "also on the most recent visit (2025-07-01): the smallest entity id decides"
+    )

@@ -30,12 +30,16 @@ DEFAULT_COMPLEX_MIN_CONDITIONS = 3
 
 def clinicians_per_patient(
     store: Store, period: Period, *, complex_min_conditions: int = DEFAULT_COMPLEX_MIN_CONDITIONS
-) -> ibis.Table:
+) -> pa.Table:
     """patient_id, primary_care_clinicians, specialists, clinicians, condition_categories, complex.
 
-    One row per patient with at least one contact in the period. Returned as an Ibis expression so
-    it can feed further analysis; `clinician_count_summary` gives the medians.
+    One row per patient with at least one contact in the period; `clinician_count_summary` gives
+    the medians.
     """
+    return _per_patient(store, period, complex_min_conditions).order_by("patient_id").to_pyarrow()
+
+
+def _per_patient(store: Store, period: Period, complex_min_conditions: int) -> ibis.Table:
     encounters = store.table("encounters")
     seen = encounters.filter(encounters.start.date().between(period.start, period.end), encounters.clinician_id.notnull())
     lines = store.table("claim_lines")
@@ -74,7 +78,7 @@ def clinician_count_summary(
     store: Store, period: Period, *, complex_min_conditions: int = DEFAULT_COMPLEX_MIN_CONDITIONS
 ) -> pa.Table:
     """group (all patients seen / complex patients), patients, and median clinicians of each kind."""
-    per_patient = clinicians_per_patient(store, period, complex_min_conditions=complex_min_conditions)
+    per_patient = _per_patient(store, period, complex_min_conditions)
 
     def summarise(table: ibis.Table, group: str) -> ibis.Table:
         return table.aggregate(

@@ -20,7 +20,8 @@ def first_per(table: ibis.Table, group: str | list[str], order_by: list) -> ibis
 
 
 def plurality(per_entity: ibis.Table) -> ibis.Table:
-    """The winning entity per patient, with `total_score`, `total_count` and `tied` (entities at the top score)."""
+    """The winning entity per patient, with `total_score`, `total_count`, `tied` (entities at the top
+    score) and `same_day` (entities with the winner's score and last date)."""
     by_patient = ibis.window(group_by="patient_id")
     scored = per_entity.mutate(
         total_score=per_entity.score.sum().over(by_patient),
@@ -28,13 +29,21 @@ def plurality(per_entity: ibis.Table) -> ibis.Table:
         top_score=per_entity.score.max().over(by_patient),
     )
     tied = scored.mutate(at_top=(scored.score == scored.top_score).cast("int64"))
-    tied = tied.mutate(tied=tied.at_top.sum().over(by_patient))
+    tied = tied.mutate(
+        tied=tied.at_top.sum().over(by_patient),
+        same_day=tied.count().over(ibis.window(group_by=["patient_id", "score", "last_date"])),
+    )
     winners = first_per(tied, "patient_id", [ibis.desc("score"), ibis.desc("last_date"), "entity_id"])
     return winners.drop("top_score", "at_top")
 
 
 def tie_note(winners: ibis.Table, what: str) -> ibis.StringValue:
-    """"; tied with 1 other, most recent <what> (2025-06-02) decides" when a tie was broken, else ""."""
-    others = (winners.tied - 1).cast("string")
-    note = "; tied with " + others + " other(s), most recent " + what + " (" + winners.last_date.cast("string") + ") decides"
-    return ibis.ifelse(winners.tied > 1, note, "")
+    """"; tied with 1 other(s), most recent <what> (2025-06-02) decides" when a tie was broken, else "".
+
+    When the tied entities were also last seen on the same day, the note says the smallest id decided.
+    """
+    tied = "; tied with " + (winners.tied - 1).cast("string") + " other(s), "
+    last = " (" + winners.last_date.cast("string") + ")"
+    by_date = tied + "most recent " + what + last + " decides"
+    by_id = tied + "also on the most recent " + what + last + ": the smallest entity id decides"
+    return ibis.cases((winners.same_day > 1, by_id), (winners.tied > 1, by_date), else_="")
