@@ -71,7 +71,7 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     bp = adult & (rng.random(m) < np.where(diabetic | hypertensive, 0.85, 0.4))
     sbp = np.where(
         hypertensive,
-        134 + 7 * severity + 2 * deprivation - 4 * quality - 1.5 * clin_quality,
+        131 + 7 * severity + 2 * deprivation - 4 * quality - 1.5 * clin_quality,
         118 + 0.35 * (age - 40) + 3 * severity,
     ) + rng.normal(0, 9, m) - params.program_sbp_drop * (improving & hypertensive)
     sbp = np.clip(np.round(sbp), 85, 230)
@@ -80,8 +80,8 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     at(bp, "sbp", sbp * bp_value, negated=excepted)
     at(bp, "dbp", dbp * bp_value, negated=excepted)
 
-    a1c_test = diabetic & (rng.random(m) < sigmoid(0.0 + 0.5 * quality))
-    a1c = (7.5 + 1.0 * severity + 0.2 * deprivation - 0.45 * quality - 0.2 * clin_quality + rng.normal(0, 0.6, m)
+    a1c_test = diabetic & (rng.random(m) < sigmoid(1.0 + 0.5 * quality))
+    a1c = (7.3 + 1.0 * severity + 0.2 * deprivation - 0.45 * quality - 0.2 * clin_quality + rng.normal(0, 0.6, m)
            - params.program_hba1c_drop * improving)
     a1c = np.clip(np.round(a1c, 1), 4.5, 15.0)
     at(a1c_test, "hba1c", np.where(excepted, np.nan, a1c), negated=excepted)
@@ -102,14 +102,14 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     bmi = np.clip(27.5 + 2 * diabetic + 0.5 * deprivation + rng.normal(0, 5, m), 15, 60)
     at(adult & (rng.random(m) < 0.3), "bmi", np.round(bmi, 1))
 
-    screened = (age >= 12) & (rng.random(m) < sigmoid(-0.8 + 0.5 * quality))
+    screened = (age >= 12) & (rng.random(m) < sigmoid(0.3 + 0.5 * quality))
     smoker = pop.smoker[g]
     at(screened, "tobacco", value_code=np.where(smoker, SMOKER_VALUE, NON_SMOKER_VALUE))
     at(screened & smoker & (rng.random(m) < sigmoid(-0.3 + 0.6 * quality)), "cessation")
 
-    at(female & (age >= 50) & (age < 75) & (rng.random(m) < sigmoid(-2.0 + 0.4 * quality - 0.15 * deprivation)), "mammogram")
+    at(female & (age >= 50) & (age < 75) & (rng.random(m) < sigmoid(-1.0 + 0.4 * quality - 0.15 * deprivation)), "mammogram")
     colorectal_age = (age >= 45) & (age < 76)
-    at(colorectal_age & (rng.random(m) < sigmoid(-2.6 + 0.4 * quality)), "fit")
+    at(colorectal_age & (rng.random(m) < sigmoid(-1.5 + 0.4 * quality)), "fit")
     at(colorectal_age & (rng.random(m) < sigmoid(-3.8 + 0.3 * quality)), "colonoscopy")
     at(female & (age >= 21) & (age < 65) & (rng.random(m) < sigmoid(-2.3 + 0.3 * quality)), "pap")
     return out.columns()
@@ -126,7 +126,7 @@ def _diagnoses(rng: np.random.Generator, params: Params, s: Slice, beh: Behaviou
     out.add(who, np.full(len(who), -1), type_, pop.onset_day[s.lo + who, k].astype(np.int64), np.zeros(len(who), np.int64))
 
     age_start = (params.start_day - pop.birth_day[g]) / YEAR
-    history = (age_start >= 46) & (s.span > 0) & (rng.random(n) < sigmoid(-0.4 + 0.4 * s.quality - 0.1 * s.deprivation))
+    history = (age_start >= 46) & (s.span > 0) & (rng.random(n) < sigmoid(0.5 + 0.4 * s.quality - 0.1 * s.deprivation))
     years_ago = np.minimum(rng.random(n) * 9, age_start - 45)
     h = np.flatnonzero(history)
     out.add(h, np.full(len(h), -1), TYPE["colonoscopy"], (params.start_day - years_ago[h] * YEAR).astype(np.int64),
