@@ -52,6 +52,9 @@ def test_bad_design_expresses_every_flaw_the_audit_looks_for():
     assert bad.funding.budget_neutral_redistribution and bad.funding.supplemental_pool is None
     assert not bad.participants.voluntary and bad.participants.non_participants == "penalized"
     assert not bad.exceptions.clinical_exceptions
+    assert not bad.participants.open_to_all_specialties and bad.participants.minimum_size == 5000
+    assert bad.publication.used_for_credentialing and bad.data_submission.requires_plan_specific_software
+    assert bad.goals.primary == "cost" and bad.evaluation.design == "none"
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:

@@ -68,7 +68,8 @@ EntityType = Literal["clinician", "practice", "clinician_group", "hospital", "ac
 
 
 class Participants(Section):
-    """Who may join and what happens to those who do not (VMS: voluntary, no penalty for staying out)."""
+    """Who may join and what happens to those who do not (VMS: voluntary, no penalty for staying out,
+    open to every specialty, not favouring practices by size)."""
 
     entity_type: EntityType
     entities: list[str] | None = None
@@ -76,6 +77,7 @@ class Participants(Section):
     voluntary: bool
     non_participants: Literal["unaffected", "penalized", "not_applicable"]
     open_to_all_specialties: bool = True
+    minimum_size: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _list_or_rule(self) -> Participants:
