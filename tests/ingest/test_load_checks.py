@@ -61,6 +61,14 @@ def test_unknown_file_name_is_named_with_the_accepted_names(tmp_path, db):
     assert "claim_lines.parquet" in problem.reason
 
 
+def test_hidden_files_and_folders_are_ignored(tmp_path, db):
+    folder = write_csv(tmp_path / "in", care())
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / "truth").mkdir()
+    (folder / "truth" / "notes.txt").write_text("not a table")
+    assert load_folder(folder, db).rows_loaded["patients"] == 3
+
+
 def refused_folder(folder: Path, db: Path) -> UserError:
     before = snapshot(db)
     with pytest.raises(UserError) as caught:

@@ -59,18 +59,19 @@ class SourceFile:
 def discover(folder: Path) -> list[SourceFile]:
     """The table files of `folder` in load order (foreign-key order); refuses anything else in it.
 
-    Hidden files (names starting with ".") are ignored; any other unknown name is an error, because
-    a misspelt file name would otherwise be skipped silently.
+    Hidden files (names starting with ".") and folders (such as the synthetic generator's `truth/`)
+    are ignored; any other unknown name is an error, because a misspelt file name would otherwise be
+    skipped silently.
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder", hint="Give the folder holding the table files, e.g. patients.csv.")
     found: dict[str, SourceFile] = {}
     problems = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or path.is_dir():
             continue
         table, suffix = path.stem, path.suffix.lower()
-        if not (path.is_file() and suffix in FORMATS and table in TABLES):
+        if not (suffix in FORMATS and table in TABLES):
             problems.append(Problem(path.name, None, None, f"not a table file; accepted names are {accepted_names()}"))
         elif table in found:
             problems.append(Problem(path.name, None, None, f"{found[table].name} also holds table {table}; keep one"))
