@@ -150,7 +150,8 @@ class LowestOnMostRecentDay(Criterion):
     CMS165 "Lowest Systolic Reading on Most Recent Blood Pressure Day"): the most recent day is the
     latest `end_date` among the rows, restricted to days that also have a row in each of
     `same_day_as` (CMS165's systolic and diastolic readings must share the day); then the lowest
-    value that day is compared with `threshold` using `op` ("<" or ">"). Readings without a numeric
+    value that day is compared with `threshold` using `op` ("<", "<=", ">" or ">="; QOF targets
+    such as "58 mmol/mol or less" are inclusive). Readings without a numeric
     value sort lowest (CQL sorts nulls first, and `value as Quantity` is null for a coded value):
     a reading with no value at all on the most recent day meets the criterion when
     `missing_counts` (CMS122 "without result") and fails it otherwise; a coded value (no number)
@@ -176,14 +177,39 @@ class LowestOnMostRecentDay(Criterion):
             missing=(on_day.value_num.isnull() & on_day.value_code.isnull()).any(),
             not_numeric=on_day.value_num.isnull().any(),
         )
-        compare = {"<": summary.lowest < self.threshold, ">": summary.lowest > self.threshold}
+        compare = {
+            "<": summary.lowest < self.threshold,
+            "<=": summary.lowest <= self.threshold,
+            ">": summary.lowest > self.threshold,
+            ">=": summary.lowest >= self.threshold,
+        }
         if self.op not in compare:
-            raise ValueError(f"op must be '<' or '>', not {self.op!r}")
+            raise ValueError(f"op must be one of {sorted(compare)}, not {self.op!r}")
         met = ibis.cases(
             (summary.missing, self.missing_counts), (summary.not_numeric, False), else_=compare[self.op].fill_null(False)
         )
         passing = summary.filter(met)
         return _evidence(on_day.semi_join(passing, "patient_id"))
+
+
+@dataclass(frozen=True)
+class LatestAfter(Criterion):
+    """The patient's latest row of `rows` is later than their latest row of `unless`, or they have
+    no `unless` row at all: the QOF register rule "latest diagnosis code after the latest resolved
+    code" (NHS England QOF business rules, register rulesets), where a later re-diagnosis puts a
+    resolved patient back on the register."""
+
+    rows: Timed
+    unless: Timed
+
+    def compile(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        latest = rows.group_by("patient_id").aggregate(last=rows.start_date.max())
+        undone = self.unless.rows(ctx)
+        cancelled = undone.group_by("patient_id").aggregate(cancelled=undone.start_date.max()).rename(u_patient="patient_id")
+        both = latest.left_join(cancelled, latest.patient_id == cancelled.u_patient)
+        current = both.filter(both.cancelled.isnull() | (both.last > both.cancelled))
+        return _evidence(rows.semi_join(current, "patient_id"))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from p4pkit.measures.criteria import Criterion
+from p4pkit.measures.observations import Observation
 
 SCORINGS = frozenset({"proportion", "ratio", "continuous-variable", "outcome"})
 IMPROVEMENT = frozenset({"increase", "decrease"})
@@ -31,7 +32,13 @@ class Group:
     """One population group. Populations nest as the eCQM proportion scoring defines them:
     denominator within the initial population, exclusions and exceptions within the denominator,
     the numerator within the denominator less exclusions, exceptions only for patients not in the
-    numerator."""
+    numerator.
+
+    Ratio and continuous-variable measures, and outcome measures counted in episodes (index stays)
+    rather than patients, also observe a number per patient (FHIR `measure-observation`): the
+    numerator observation (ED visits, allowed amounts, readmitted stays) and the denominator
+    observation (member-years, member-months, index stays). The rate is then the sum of the
+    numerator observations over the sum of the denominator observations, not a share of patients."""
 
     initial_population: Criterion
     denominator: Criterion | None
@@ -39,6 +46,8 @@ class Group:
     exclusions: tuple[Reasoned, ...] = ()
     exceptions: tuple[Reasoned, ...] = ()
     stratifiers: tuple[tuple[str, Criterion], ...] = ()
+    numerator_observation: Observation | None = None
+    denominator_observation: Observation | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class Measure:
     groups: tuple[Group, ...]
     source: str
     supplemental: tuple[str, ...] = field(default=SUPPLEMENTAL)
+    # Reported rate = observed ratio x this (1,000 for "per 1,000 member-years").
+    rate_multiplier: float = 1.0
 
     def __post_init__(self) -> None:
         if self.scoring not in SCORINGS:
@@ -67,3 +78,6 @@ class Measure:
             raise ValueError(f"{self.id}: improvement notation {self.improvement_notation!r} not one of {sorted(IMPROVEMENT)}")
         if not self.groups:
             raise ValueError(f"{self.id}: a measure needs at least one population group")
+        observed = [g.numerator_observation is not None and g.denominator_observation is not None for g in self.groups]
+        if self.scoring in ("ratio", "continuous-variable") and not all(observed):
+            raise ValueError(f"{self.id}: {self.scoring} scoring needs numerator and denominator observations in every group")

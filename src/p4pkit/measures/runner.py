@@ -5,6 +5,13 @@ canonical tables and executes it once. Each row is one patient in a group's init
 with 0/1 population memberships nested as eCQM proportion scoring nests them (see
 `definition.Group`), the first matching exclusion/exception reason in declaration order, and the
 evidence (event and encounter ids with their dates) behind the decisive population.
+
+Measures that observe a number per patient (ratio, continuous-variable, episode-counted outcome;
+see `definition.Group`) also fill `numerator_value` (the numerator observation, for patients in
+the denominator and not excluded; 0 when nothing was observed) and `denominator_value` (the
+denominator observation, for patients in the performance denominator). Both are null for
+proportion measures. `scoring` and `rate_multiplier` repeat the measure's metadata on every row so
+`summary.summarise` can score the long table on its own.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import pyarrow as pa
 from p4pkit.errors import UserError
 from p4pkit.measures.criteria import Criterion
 from p4pkit.measures.definition import Group, Measure
+from p4pkit.measures.observations import Observation, observed
 from p4pkit.measures.timing import Period
 from p4pkit.model import valuesets
 from p4pkit.store import Store
@@ -38,6 +46,10 @@ RESULTS_SCHEMA = pa.schema(
         pa.field("exception_reason", pa.string()),
         pa.field("evidence_event_ids", pa.list_(pa.string()), nullable=False),
         pa.field("evidence_dates", pa.list_(pa.date32()), nullable=False),
+        pa.field("scoring", pa.string(), nullable=False),
+        pa.field("numerator_value", pa.float64()),
+        pa.field("denominator_value", pa.float64()),
+        pa.field("rate_multiplier", pa.float64(), nullable=False),
     ]
 )
 
@@ -53,13 +65,20 @@ class CompileContext:
         if not store.has_table(valuesets.TABLE):
             valuesets.load_valuesets(store)
         self.period = period
+        self._store = store
         self.patients = store.table("patients")
         self.events = store.table("events")
         self.encounters = store.table("encounters")
         self.valuesets = store.table(valuesets.TABLE)
         self._cache: dict[Criterion, ibis.Table] = {}
 
-    def cached(self, criterion: Criterion, build: Callable[[], ibis.Table]) -> ibis.Table:
+    def table(self, name: str) -> ibis.Table:
+        """Another canonical table (enrollments, claim_lines), for measures that need it."""
+        if not self._store.has_table(name):
+            raise UserError(f"the store has no '{name}' table", hint="Load canonical tables first (p4p load).")
+        return self._store.table(name)
+
+    def cached(self, criterion: Criterion | Observation, build: Callable[[], ibis.Table]) -> ibis.Table:
         if criterion not in self._cache:
             self._cache[criterion] = build()
         return self._cache[criterion]
@@ -73,6 +92,15 @@ def _first_reason(table: ibis.Table, reasoned, ctx: CompileContext) -> ibis.Valu
     if not reasoned:
         return ibis.null("string")
     return ibis.cases(*[(_member(table, r.criterion, ctx), r.reason) for r in reasoned], else_=ibis.null("string"))
+
+
+def _with_observation(table: ibis.Table, observation: Observation | None, name: str, ctx: CompileContext) -> ibis.Table:
+    """`table` with column `name`: the patient's observed value (0 when none), null without an observation."""
+    if observation is None:
+        return table.mutate(**{name: ibis.null("float64")})
+    values = observed(observation, ctx).rename(o_patient="patient_id")
+    joined = table.left_join(values, table.patient_id == values.o_patient)
+    return joined.mutate(**{name: joined.value.fill_null(0.0)}).drop("o_patient", "value")
 
 
 def _group_results(measure: Measure, index: int, group: Group, ctx: CompileContext) -> ibis.Table:
@@ -107,6 +135,9 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
     )
     lists = lists.rename(l_patient="patient_id")
     joined = flags.left_join(lists, flags.patient_id == lists.l_patient)
+    joined = _with_observation(joined, group.numerator_observation, "num_value", ctx)
+    joined = _with_observation(joined, group.denominator_observation, "den_value", ctx)
+    counted = joined.den & ~joined.excl
     as_int = lambda flag: flag.cast("int8")  # noqa: E731
     return joined.select(
         measure_id=ibis.literal(measure.id),
@@ -123,6 +154,10 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
         exception_reason=joined.exc_reason,
         evidence_event_ids=joined.evidence_event_ids,
         evidence_dates=joined.evidence_dates,
+        scoring=ibis.literal(measure.scoring),
+        numerator_value=ibis.ifelse(counted, joined.num_value, ibis.null("float64")),
+        denominator_value=ibis.ifelse(counted & ~joined.exc, joined.den_value, ibis.null("float64")),
+        rate_multiplier=ibis.literal(measure.rate_multiplier, "float64"),
     )
 
 

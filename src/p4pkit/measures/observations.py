@@ -1,0 +1,108 @@
+"""Observations: a number per patient (FHIR `measure-observation`), for measures that are not shares
+of patients.
+
+Ratio measures (ED visits per 1,000 member-years), continuous-variable measures (cost per member
+per month) and outcome measures counted in episodes (readmitted index stays) sum a numerator
+observation and a denominator observation over patients. Each observation compiles to an Ibis
+table (patient_id, value) with at most one row per patient; a patient without a row observes 0.
+
+Member time follows the HEDIS "member months" convention (NCQA HEDIS General Guidelines, member
+months and years): a member counts one month for each calendar month of the period in which the
+member is enrolled on the first day of the month (the snapshot day), and a member-year is twelve
+member-months. A month is counted once however many overlapping enrollments cover it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+import ibis
+
+from p4pkit.measures.criteria import EVIDENCE, Criterion, Timed
+from p4pkit.measures.sources import OPEN_END
+
+VALUES = ibis.schema({"patient_id": "string", "value": "float64"})
+
+
+class Observation(Protocol):
+    def values(self, ctx) -> ibis.Table: ...
+
+
+def observed(observation: Observation, ctx) -> ibis.Table:
+    """The observation's (patient_id, value) table, compiled once per run."""
+    return ctx.cached(observation, lambda: observation.values(ctx).cast(VALUES))
+
+
+def month_starts(start: date, end: date) -> list[date]:
+    """The first days of the calendar months that begin inside [start, end]."""
+    first = date(start.year, start.month, 1)
+    if first < start:
+        first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    days = []
+    while first <= end:
+        days.append(first)
+        first = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return days
+
+
+@dataclass(frozen=True)
+class MemberMonths:
+    """Member-months in the measurement period from `enrollments` of the given kinds ("payer" for
+    health-plan members, "practice_list" for registered patients), divided by `per` (12 gives
+    member-years)."""
+
+    kinds: tuple[str, ...] = ("payer",)
+    per: float = 1.0
+
+    def values(self, ctx) -> ibis.Table:
+        enrollments = ctx.table("enrollments")
+        enrollments = enrollments.filter(enrollments.kind.isin(self.kinds))
+        snapshots = ibis.memtable({"month_start": month_starts(ctx.period.start, ctx.period.end)}).cast({"month_start": "date"})
+        covered = enrollments.cross_join(snapshots)
+        covered = covered.filter(
+            (covered.start_date <= covered.month_start)
+            & (ibis.coalesce(covered.end_date, ibis.date(OPEN_END)) >= covered.month_start)
+        )
+        counts = covered.group_by("patient_id").aggregate(months=covered.month_start.nunique())
+        return counts.select("patient_id", value=counts.months.cast("float64") / self.per)
+
+
+@dataclass(frozen=True)
+class CountOf:
+    """How many distinct rows of a timed source a patient has (e.g. ED visits in the period)."""
+
+    rows: Timed
+
+    def values(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        counts = rows.group_by("patient_id").aggregate(n=rows.event_id.nunique())
+        return counts.select("patient_id", value=counts.n.cast("float64"))
+
+
+@dataclass(frozen=True)
+class AllowedAmounts:
+    """The sum of claim-line allowed amounts with a service start day in the measurement period
+    (total cost of care counts every service, medical and pharmacy, that reached a claim)."""
+
+    def values(self, ctx) -> ibis.Table:
+        lines = ctx.table("claim_lines")
+        lo, hi = ibis.date(ctx.period.start), ibis.date(ctx.period.end)
+        lines = lines.filter((lines.service_start >= lo) & (lines.service_start <= hi))
+        totals = lines.group_by("patient_id").aggregate(total=lines.allowed_amount.sum())
+        return totals.select("patient_id", value=totals.total.cast("float64"))
+
+
+@dataclass(frozen=True)
+class Observed(Criterion):
+    """The patient's observation is at least `minimum` (e.g. at least one member-month: the
+    population of a per-member rate)."""
+
+    observation: Observation
+    minimum: float = 1.0
+
+    def compile(self, ctx) -> ibis.Table:
+        values = observed(self.observation, ctx)
+        met = values.filter(values.value >= self.minimum)
+        return met.select("patient_id", event_id=ibis.null("string"), event_date=ibis.null("date")).cast(EVIDENCE)
