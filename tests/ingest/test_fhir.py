@@ -239,7 +239,7 @@ def test_coverage_and_explanation_of_benefit():
             ],
         },
     ]
-    tables = read_resources(json.loads(json.dumps(resources), parse_float=Decimal))
+    tables = read_resources(resources)
     enrollment = tables["enrollments"].to_pylist()
     assert [(e["enrollment_id"], e["kind"], e["organization_id"], e["plan"]) for e in enrollment] == [("cov", "payer", "payer", "1")]
     assert tables["organizations"].to_pylist()[0]["kind"] == "payer"  # untyped, but it pays

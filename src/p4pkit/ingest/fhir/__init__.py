@@ -40,7 +40,7 @@ def _finish(reading: Reading, known: KnownIds | None) -> dict[str, pa.Table]:
     reading.fill_medications()
     payers = {hit[1] for ref in reading.payors if (hit := reading.target(ref))}
     reading.resolve(known)
-    organizations = reading.tables["organizations"].data
+    organizations = reading.tables["organizations"].pad().data
     for i, kind in enumerate(organizations["kind"]):
         if kind is None:
             organizations["kind"][i] = "payer" if organizations["organization_id"][i] in payers else "practice"

@@ -200,7 +200,7 @@ def practitioner_role(res: Resource) -> None:
     if not res.require("practitioner", who, "say which Practitioner this role is for"):
         return
     hit = res.reading.target(who)
-    clinicians = res.reading.tables["clinicians"]
+    clinicians = res.reading.tables["clinicians"].pad()
     rows = [i for i, cid in enumerate(clinicians.data["clinician_id"]) if hit and cid == hit[1]]
     if not rows:
         res.problem("practitioner", "names no Practitioner read so far; give the Practitioner before its PractitionerRole")

@@ -20,6 +20,8 @@ The time of a not-done record is its recorded/authored/issued time when no perfo
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from p4pkit.ingest.fhir.reading import Resource
 from p4pkit.model import units
 from p4pkit.model.codes import LOINC
@@ -71,13 +73,17 @@ def _values(res: Resource, element: dict, path: str) -> dict:
     return {}
 
 
+# The same few (code, unit) pairs recur in every result of a bulk export.
+_conversion = lru_cache(maxsize=256)(units.conversion)
+
+
 def _normalised(res: Resource, path: str, code: tuple[str, str] | None, values: dict) -> tuple[tuple[str, str] | None, dict]:
     """Code and values with the result in its canonical unit (`model.units`, e.g. HbA1c mmol/mol
     → %), as CSV ingest stores them; an unknown unit for such a code is a problem."""
     if code is None or code[0] != LOINC or code[1] not in units.NORMALISED or values.get("value_num") is None:
         return code, values
     try:
-        linear = units.conversion(code[1], values.get("value_unit") or "")
+        linear = _conversion(code[1], values.get("value_unit") or "")
     except units.UnitError as error:
         res.problem(f"{path}valueQuantity.code", str(error))
         return code, values

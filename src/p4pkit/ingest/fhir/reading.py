@@ -34,11 +34,16 @@ KnownIds = Callable[[str, set[str]], set[str]]
 
 
 class Columns:
-    """A canonical table under construction: one Python list per column."""
+    """A canonical table under construction: one Python list per column.
+
+    A row appends only the values it has; the columns it leaves out catch up with nulls when a
+    later row fills them or at `pad()`, so a row costs what it holds, not the width of the table.
+    """
 
     def __init__(self, table: str):
         self.table = table
         self.data: dict[str, list] = {name: [] for name in TABLES[table].schema.names}
+        self.names = frozenset(self.data)
         self.where: list[tuple[str, int | None, str]] = []
 
     def __len__(self) -> int:
@@ -46,16 +51,27 @@ class Columns:
 
     def add(self, where: tuple[str, int | None, str], **values: object) -> int:
         """Append a row (columns not named are null); returns its index."""
-        unknown = set(values) - set(self.data)
-        if unknown:
-            raise KeyError(f"{self.table}: not canonical columns {sorted(unknown)}")
-        for name, column in self.data.items():
-            column.append(values.get(name))
+        if not self.names.issuperset(values):
+            raise KeyError(f"{self.table}: not canonical columns {sorted(set(values) - self.names)}")
+        index = len(self.where)
+        for name, value in values.items():
+            if value is not None:
+                column = self.data[name]
+                if len(column) < index:
+                    column.extend([None] * (index - len(column)))
+                column.append(value)
         self.where.append(where)
-        return len(self.where) - 1
+        return index
+
+    def pad(self) -> Columns:
+        """Bring every column to the full number of rows (nulls where rows left it out)."""
+        for column in self.data.values():
+            column.extend([None] * (len(self.where) - len(column)))
+        return self
 
     def copy_row(self, index: int, **changes: object) -> int:
         """Append a copy of row `index` with some values changed; returns the new index."""
+        self.pad()
         values = {name: column[index] for name, column in self.data.items()}
         values.update(changes)
         return self.add(self.where[index], **values)
@@ -159,25 +175,25 @@ class Reading:
         return parts[-2], parts[-1]
 
     def resolve(self, known: KnownIds | None) -> None:
-        """Turn every pending reference in the canonical columns into an id, or a problem."""
+        """Turn every reference in a foreign-key column into an id, or a problem. Each distinct
+        reference text is parsed once (a patient's reference recurs in all their resources)."""
+        columns = [self.tables[name].pad().data[fk.column] for name in self.tables for fk in TABLES[name].foreign_keys]
+        hits: dict[str, tuple[str, str] | None] = {}
         pending: dict[str, set[str]] = defaultdict(set)
-        for columns in self.tables.values():
-            for values in columns.data.values():
-                for i, value in enumerate(values):
-                    if isinstance(value, Ref):
-                        hit = self.target(value)
-                        values[i] = (value, hit)
-                        if hit and hit[0] == value.target and hit not in self.seen and hit[0] in TARGET_TABLES:
-                            pending[hit[0]].add(hit[1])
+        for values in columns:
+            for value in values:
+                if value is not None and value.text not in hits:
+                    hit = hits[value.text] = self.target(value)
+                    if hit and hit[0] in TARGET_TABLES and hit not in self.seen:
+                        pending[hit[0]].add(hit[1])
         in_store: dict[str, set[str]] = defaultdict(set)
         if known:
             for rtype, ids in pending.items():
                 in_store[rtype] = known(TARGET_TABLES[rtype][0], ids)
-        for columns in self.tables.values():
-            for values in columns.data.values():
-                for i, value in enumerate(values):
-                    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Ref):
-                        values[i] = self._checked(*value, in_store)
+        for values in columns:
+            for i, value in enumerate(values):
+                if value is not None:
+                    values[i] = self._checked(value, hits[value.text], in_store)
 
     def _checked(self, ref: Ref, hit: tuple[str, str] | None, in_store: dict[str, set[str]]) -> str | None:
         file, row, path = ref.where
@@ -200,7 +216,7 @@ class Reading:
         measure can ask "an encounter with this diagnosis" by joining on encounter_id, as with
         claims diagnoses. A Condition that is only in the store is not relinked.
         """
-        events = self.tables["events"]
+        events = self.tables["events"].pad()
         copies: dict[str, int] = defaultdict(int)
         for encounter_id, ref in self.diagnoses:
             hit = self.target(ref)
@@ -223,7 +239,7 @@ class Reading:
 
     def fill_medications(self) -> None:
         """Give medication events that name a Medication resource that medication's code."""
-        events = self.tables["events"]
+        events = self.tables["events"].pad()
         codes = events.data["code"]
         for i, value in enumerate(codes):
             if isinstance(value, Ref):
@@ -237,7 +253,7 @@ class Reading:
                 events.data["code_system"][i], codes[i] = code if code else (None, None)
 
     def to_tables(self) -> dict[str, pa.Table]:
-        return {name: conform(name, columns.data) for name, columns in self.tables.items()}
+        return {name: conform(name, columns.pad().data) for name, columns in self.tables.items()}
 
 
 def map_all(located: Iterable[Located], mappers: dict[str, Callable[[Resource], None]], reading: Reading) -> None:

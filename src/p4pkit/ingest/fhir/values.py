@@ -118,7 +118,7 @@ def extension(element: dict, name: str, key: str = "extension") -> dict | None:
 
 
 def number(value: object) -> float | None:
-    """A FHIR decimal as a float (JSON numbers arrive as Decimal, see `source`)."""
+    """A FHIR decimal as a float."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
