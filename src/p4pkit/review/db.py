@@ -49,11 +49,12 @@ def database_url(url: str | Path | None = None) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def engine_for(url: str | Path | None = None, *, schema: str | None = None) -> Engine:
+def engine_for(url: str | Path | None = None, *, schema: str | None = None, **engine_options: object) -> Engine:
     """An engine on the review database (see `database_url` for what `url` may be).
 
     `schema` puts every table of a PostgreSQL database in that schema (through the connection's
     search_path), so one server can hold several programs, or a throwaway schema per test run.
+    `engine_options` go to SQLAlchemy's `create_engine` (e.g. `pool_size` for a busy portal).
     SQLite connections get foreign keys switched on (SQLite leaves them off by default), one real
     transaction per unit of work, and wait up to 30 s for another writer instead of failing at once.
     """
@@ -63,12 +64,12 @@ def engine_for(url: str | Path | None = None, *, schema: str | None = None) -> E
             raise UserError("a schema can only be chosen on PostgreSQL", hint="Drop --schema for a SQLite file.")
         if resolved.database:
             Path(resolved.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(resolved, connect_args={"timeout": 30})
+        engine = create_engine(resolved, connect_args={"timeout": 30}, **engine_options)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-    return create_engine(resolved, connect_args=connect_args, pool_pre_ping=True)
+    return create_engine(resolved, connect_args=connect_args, pool_pre_ping=True, **engine_options)
 
 
 def _sqlite_connect(dbapi_connection: object, _record: object) -> None:

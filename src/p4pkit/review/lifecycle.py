@@ -25,6 +25,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -273,12 +274,12 @@ def finalize(session: Session, run_id: int, actor: User) -> Run:
 
 def mark_paid(session: Session, run_id: int, actor: User) -> Run:
     """Record that a finalized run's payments were made."""
-    return _advance(session, run_id, actor, "finalized", "paid", "paid_at", "mark it paid")
+    return _advance(session, run_id, actor, "finalized", "paid", "paid_at")
 
 
 def publish(session: Session, run_id: int, actor: User) -> Run:
     """Record that a paid run's results were published."""
-    return _advance(session, run_id, actor, "paid", "published", "published_at", "publish it")
+    return _advance(session, run_id, actor, "paid", "published", "published_at")
 
 
 def run_summary(session: Session, run_id: int) -> dict[str, object]:
@@ -301,10 +302,16 @@ def run_summary(session: Session, run_id: int) -> dict[str, object]:
     }
 
 
-def _advance(session: Session, run_id: int, actor: User, before: str, after: str, stamp: str, action: str) -> Run:
-    require_role(actor, ADMIN, action)
+def runs_table(session: Session) -> pa.Table:
+    """Every run's summary (see `run_summary`), one row per run version, oldest first."""
+    ids = session.scalars(select(Run.id).order_by(Run.id))
+    return pa.Table.from_pylist([run_summary(session, run_id) for run_id in ids])
+
+
+def _advance(session: Session, run_id: int, actor: User, before: str, after: str, stamp: str) -> Run:
+    require_role(actor, ADMIN, f"move a run to {after}")
     run = get_run(session, run_id, lock=True)
-    _require_state(run, (before,), action.replace(" it", ""))
+    _require_state(run, (before,), f"move to {after}")
     run.state = after
     setattr(run, stamp, utcnow())
     _audit_run(session, actor, f"run.{after}", run)
