@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from p4pkit import __version__
 from p4pkit.errors import UserError
+from p4pkit.review.commands import review_app
 
 app = typer.Typer(
     name="p4p",
@@ -33,6 +34,7 @@ cms_app = typer.Typer(help="Reproduce CMS programs from CMS's public files.", no
 app.add_typer(cms_app, name="cms")
 measure_app = typer.Typer(help="Compute quality measures.", no_args_is_help=True)
 app.add_typer(measure_app, name="measure")
+app.add_typer(review_app, name="review")
 
 
 @cms_app.command("hvbp")
