@@ -309,3 +309,36 @@ def test_results_are_stored_in_their_canonical_unit():
     with pytest.raises(UserError) as caught:
         read_resources([_patient(), hba1c])
     assert [p.column for p in caught.value.problems] == ["Observation.valueQuantity.code"]
+
+
+def test_impossible_dates_are_problems_at_the_fhir_element():
+    condition = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+        "onsetDateTime": "1949-12-31",  # the patient was born 1950-03-04
+    }
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/p1"},
+        "period": {"start": "2025-02-02T10:00:00Z", "end": "2025-02-02T09:00:00Z"},
+    }
+    procedure = {
+        "resourceType": "Procedure",
+        "id": "x1",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "80146002"}]},
+        "performedDateTime": "2025-06-01",
+    }
+    with pytest.raises(UserError) as caught:
+        read_resources([_patient(deceasedDateTime="2025-05-01"), condition, encounter, procedure], "in.json")
+    assert {(p.row, p.column, p.reason) for p in caught.value.problems} == {
+        (2, "Condition.onset[x]", "dated before the patient's birth (events.start)"),
+        (3, "Encounter.period", "ends before it starts (encounters.end < encounters.start)"),
+        (4, "Procedure.performed[x]", "dated after the patient's death (events.start)"),
+    }

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from p4pkit.errors import UserError
 from p4pkit.ingest.fhir import administrative, clinical
+from p4pkit.ingest.fhir.checks import date_problems
 from p4pkit.ingest.fhir.reading import KnownIds, Reading, map_all
 from p4pkit.ingest.fhir.source import Located, input_files, read_files
 from p4pkit.model.schemas import TABLES
@@ -44,13 +45,15 @@ def _finish(reading: Reading, known: KnownIds | None) -> dict[str, pa.Table]:
     for i, kind in enumerate(organizations["kind"]):
         if kind is None:
             organizations["kind"][i] = "payer" if organizations["organization_id"][i] in payers else "practice"
-    if reading.problems:
+    tables = reading.to_tables() if not reading.problems else {}
+    problems = reading.problems or date_problems(tables, {name: columns.where for name, columns in reading.tables.items()})
+    if problems:
         raise UserError(
-            f"the FHIR input has {len(reading.problems)} problem(s); nothing was read",
-            reading.problems,
+            f"the FHIR input has {len(problems)} problem(s); nothing was read",
+            problems,
             hint="Fix the resources named above (file, line or Bundle entry, FHIR path) and run again.",
         )
-    return reading.to_tables()
+    return tables
 
 
 def read_fhir(path: str | Path, *, known: KnownIds | None = None) -> dict[str, pa.Table]:

@@ -123,7 +123,7 @@ def encounter(res: Resource) -> None:
     type_code = next((coding(t) for t in data.get("type", ()) if coding(t)), None) or (None, None)
     hospitalization = data.get("hospitalization") or {}
     res.reading.tables["encounters"].add(
-        res.where("id"),
+        res.where("period"),
         encounter_id=res.id,
         patient_id=patient_ref,
         clinician_id=clinician,
@@ -157,7 +157,7 @@ def coverage(res: Resource) -> None:
     organization = reference(payor, "Organization", res.where("payor"))
     res.reading.payors.add(organization)
     res.reading.tables["enrollments"].add(
-        res.where("id"),
+        res.where("period"),
         enrollment_id=res.id,
         patient_id=beneficiary,
         kind="payer",
@@ -265,7 +265,7 @@ def claim(res: Resource) -> None:
         rendering = team.get((item.get("careTeamSequence") or [None])[0])
         item_encounter = (item.get("encounter") or [None])[0]
         res.reading.tables["claim_lines"].add(
-            res.where(path),
+            res.where(f"{path}.serviced[x]"),
             claim_id=res.id,
             line_number=int(item.get("sequence", number + 1)),
             patient_id=patient_ref,

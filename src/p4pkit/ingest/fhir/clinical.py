@@ -119,7 +119,7 @@ def _event(
         values.setdefault("body_site_system", site[0])
         values.setdefault("body_site_code", site[1])
     return res.reading.tables["events"].add(
-        res.where(code_path),
+        res.where(time_path),
         patient_id=patient,
         encounter_id=encounter,
         kind=kind,
