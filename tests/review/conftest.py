@@ -1,51 +1,33 @@
 """Review databases for the tests: a migrated SQLite file per test, and a PostgreSQL schema per run.
 
-Argon2 hashing is slow on purpose, so the users are created once in a template SQLite file that
-each test copies. PostgreSQL tests run whenever the server answers; with P4P_REQUIRE_SERVICES=1
-(as CI sets) an unreachable server fails them instead of skipping.
+Argon2 hashing is slow on purpose: the tests hash with a cheap Argon2id setting, and the users
+(and runs in every state) are created once in template SQLite files that tests copy. PostgreSQL
+tests run whenever the server answers; with P4P_REQUIRE_SERVICES=1 (as CI sets) an unreachable
+server fails them instead of skipping.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from argon2 import PasswordHasher
+from review_steps import STATES, People, add_people, copied_engine, load_people, run_in_state
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from p4pkit.review.db import engine_for, session_scope, upgrade
-from p4pkit.review.models import User
-from p4pkit.review.users import create_user
+from p4pkit.review import users
+from p4pkit.review.db import engine_for, upgrade
 
 POSTGRES_URL = os.environ.get("P4P_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PASSWORD = "correct horse battery"
 
 
-@dataclass(frozen=True)
-class People:
-    """One user of each role, as loaded in the database under test."""
-
-    admin: User
-    clinician: User
-    manager: User
-    public: User
-
-
-def add_people(engine: Engine) -> None:
-    with session_scope(engine) as session:
-        create_user(session, "admin", PASSWORD, "program_admin")
-        create_user(session, "dr_lee", PASSWORD, "clinician", clinician_id="1234567893")
-        create_user(session, "pm_ortiz", PASSWORD, "practice_manager", organization_id="TIN-0001")
-        create_user(session, "anyone", PASSWORD, "public")
-
-
-def load_people(engine: Engine) -> People:
-    with session_scope(engine) as session:
-        users = {u.username: u for u in session.scalars(select(User))}
-    return People(users["admin"], users["dr_lee"], users["pm_ortiz"], users["anyone"])
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +43,19 @@ def sqlite_template(tmp_path_factory) -> str:
 @pytest.fixture
 def engine(sqlite_template, tmp_path) -> Engine:
     """A fresh, migrated SQLite review database with one user of each role."""
-    path = tmp_path / "review.sqlite"
-    shutil.copy(sqlite_template, path)
-    engine = engine_for(path)
+    engine = copied_engine(sqlite_template, tmp_path)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def states_template(sqlite_template, tmp_path_factory) -> tuple[str, dict[str, tuple[int, int | None]]]:
+    """A template database with one run left in each lifecycle state: (path, state → (run id, dispute id))."""
+    engine = copied_engine(sqlite_template, tmp_path_factory.mktemp("review-states"))
+    people = load_people(engine)
+    runs = {state: run_in_state(engine, people, state) for state in STATES}
+    engine.dispose()
+    return engine.url.database, runs
 
 
 @pytest.fixture

@@ -1,18 +1,55 @@
-"""Bring a run to any lifecycle state through the public API (for SQLite and PostgreSQL tests alike)."""
+"""Users of every role, copies of template databases, and runs brought to any lifecycle state
+through the public API (for SQLite and PostgreSQL tests alike)."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from p4pkit.review import lifecycle
-from p4pkit.review.db import session_scope
+from p4pkit.review.db import engine_for, session_scope
+from p4pkit.review.models import User
+from p4pkit.review.users import create_user
 
 PATIENT = "PAT-000417"
+PASSWORD = "correct horse battery"
+STATES = ("computed", "review_open", "review_closed", "superseded", "finalized", "paid", "published")
 
 
-def run_in_state(engine: Engine, people, state: str) -> tuple[int, int | None]:
+@dataclass(frozen=True)
+class People:
+    """One user of each role, as loaded in the database under test."""
+
+    admin: User
+    clinician: User
+    manager: User
+    public: User
+
+
+def add_people(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        create_user(session, "admin", PASSWORD, "program_admin")
+        create_user(session, "dr_lee", PASSWORD, "clinician", clinician_id="1234567893")
+        create_user(session, "pm_ortiz", PASSWORD, "practice_manager", organization_id="TIN-0001")
+        create_user(session, "anyone", PASSWORD, "public")
+
+
+def load_people(engine: Engine) -> People:
+    with session_scope(engine) as session:
+        users = {u.username: u for u in session.scalars(select(User))}
+    return People(users["admin"], users["dr_lee"], users["pm_ortiz"], users["anyone"])
+
+
+def copied_engine(template: str, folder) -> Engine:
+    path = folder / "review.sqlite"
+    shutil.copy(template, path)
+    return engine_for(path)
+
+
+def run_in_state(engine: Engine, people: People, state: str) -> tuple[int, int | None]:
     """(run id, id of its one dispute or None) for a new run left in `state`.
 
     The dispute (on `PATIENT`, CMS122 numerator) is filed once the window opens; it stays open in

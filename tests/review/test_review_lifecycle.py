@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from review_steps import PATIENT, run_in_state
+from review_steps import PATIENT, STATES, copied_engine, load_people, run_in_state
 from sqlalchemy import func, select
 
 from p4pkit.errors import UserError
@@ -69,7 +69,6 @@ def test_lifecycle_without_corrections_finalizes_the_original_run(engine, people
     assert (summary["state"], summary["version"], summary["disputes_rejected"], summary["superseded_by"]) == ("published", 1, 1, None)
 
 
-STATES = ("computed", "review_open", "review_closed", "superseded", "finalized", "paid", "published")
 ALLOWED = {
     "open_review": {"computed"},
     "close_review": {"review_open"},
@@ -110,8 +109,12 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("state", "action"), REFUSED)
-def test_every_illegal_transition_is_refused_naming_the_state_and_changes_nothing(engine, people, state, action):
-    run_id, dispute_id = run_in_state(engine, people, state)
+def test_every_illegal_transition_is_refused_naming_the_state_and_changes_nothing(states_template, tmp_path, request, state, action):
+    template, runs = states_template
+    engine = copied_engine(template, tmp_path)
+    request.addfinalizer(engine.dispose)
+    people = load_people(engine)
+    run_id, dispute_id = runs[state]
     with session_scope(engine) as s:
         before = s.scalar(select(func.count()).select_from(AuditEvent))
     with pytest.raises(TransitionRefused) as refused, session_scope(engine) as s:

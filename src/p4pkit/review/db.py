@@ -24,6 +24,9 @@ from p4pkit.errors import UserError
 DEFAULT_PATH = Path("runs") / "review.sqlite"
 DEFAULT_FILE_NAME = "review.sqlite"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The engines the migrations (and their triggers) are written for.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_URL_HINT = "Use e.g. postgresql+psycopg://user@host:5432/db, sqlite:///path/review.sqlite or a file path."
 
 
 def database_url(url: str | Path | None = None) -> str:
@@ -38,10 +41,11 @@ def database_url(url: str | Path | None = None) -> str:
     text = str(url)
     if "://" in text:
         try:
-            make_url(text)
-        except ArgumentError as exc:
-            raise UserError(f"review database URL {text!r} is not a database URL: {exc}",
-                            hint="Use e.g. postgresql+psycopg://user@host:5432/db or a SQLite file path.") from None
+            backend = make_url(text).get_backend_name()
+        except (ArgumentError, ValueError) as exc:
+            raise UserError(f"{text!r} is not a database URL: {exc}", hint=_URL_HINT) from None
+        if backend not in SUPPORTED_BACKENDS:
+            raise UserError(f"the review database must be SQLite or PostgreSQL, not {backend}", hint=_URL_HINT)
         return text
     path = Path(text)
     if path.is_dir():

@@ -9,6 +9,8 @@ Roles decide what a user may do to a run:
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -19,10 +21,10 @@ from p4pkit.review.audit import record_event
 from p4pkit.review.models import ROLES, User
 
 MIN_PASSWORD_LENGTH = 12
-_HASHER = PasswordHasher()
-# Verified against when the username is unknown, so a wrong name takes as long as a wrong password
-# and response times do not reveal which usernames exist.
-_DUMMY_HASH = _HASHER.hash("p4pkit-no-such-user")
+#: argon2-cffi's defaults (Argon2id, RFC 9106's low-memory profile). Tests swap in a cheaper hasher;
+#: a deployment may tune it to its hardware. Hashes made with other parameters are still verified,
+#: and replaced at the next successful login.
+HASHER = PasswordHasher()
 
 
 class PermissionDenied(UserError):
@@ -58,7 +60,7 @@ def create_user(
         raise UserError(f"user {username!r} already exists", hint="Choose another username.")
     user = User(
         username=username,
-        password_hash=_HASHER.hash(password),
+        password_hash=HASHER.hash(password),
         role=role,
         clinician_id=clinician_id,
         organization_id=organization_id,
@@ -73,14 +75,21 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The user whose password this is, or None. Rehashes the stored hash when parameters changed."""
     user = session.scalar(select(User).where(User.username == username))
     try:
-        _HASHER.verify(_DUMMY_HASH if user is None else user.password_hash, password)
+        HASHER.verify(_dummy_hash(HASHER) if user is None else user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
         return None
-    if _HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = _HASHER.hash(password)
+    if HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = HASHER.hash(password)
     return user
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified against when the username is unknown, so a wrong name takes as long as a wrong
+    # password and response times do not reveal which usernames exist.
+    return hasher.hash("p4pkit-no-such-user")
 
 
 def require_role(user: User, roles: tuple[str, ...], action: str) -> None:
