@@ -342,3 +342,18 @@ def test_impossible_dates_are_problems_at_the_fhir_element():
         (3, "Encounter.period", "ends before it starts (encounters.end < encounters.start)"),
         (4, "Procedure.performed[x]", "dated after the patient's death (events.start)"),
     }
+
+
+def test_a_diagnosis_must_name_a_condition_that_exists():
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/p1"},
+        "period": {"start": "2025-02-02T10:00:00Z"},
+        "diagnosis": [{"condition": {"reference": "Condition/elsewhere"}}],
+    }
+    with pytest.raises(UserError) as caught:
+        read_resources([_patient(), encounter], "in.json")
+    assert [(p.row, p.column) for p in caught.value.problems] == [(2, "Encounter.diagnosis[0].condition")]

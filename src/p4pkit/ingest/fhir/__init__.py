@@ -7,7 +7,7 @@
 Resources are read as plain dicts (no model library): bulk exports hold millions of resources and
 only a few elements of each matter here, so validating every element through a generated model
 class would cost far more than the mapping itself. Resource types with no canonical home
-(MeasureReport, Library, Location, ...) are skipped and counted.
+(MeasureReport, Library, Location, ...) are ignored.
 
 Problems name the file, the NDJSON line or Bundle entry number, and the FHIR path. Any problem
 means nothing is returned or loaded.
@@ -37,7 +37,7 @@ __all__ = ["SUPPORTED", "fhir_store", "load_fhir", "read_fhir", "read_resources"
 
 
 def _finish(reading: Reading, known: KnownIds | None) -> dict[str, pa.Table]:
-    reading.link_diagnoses()
+    reading.link_diagnoses(known)
     reading.fill_medications()
     payers = {hit[1] for ref in reading.payors if (hit := reading.target(ref))}
     reading.resolve(known)

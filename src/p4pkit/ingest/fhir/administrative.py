@@ -147,7 +147,6 @@ def coverage(res: Resource) -> None:
     data = res.data
     payor = next((p for p in data.get("payor", ()) if reference_type(p) == "Organization"), None)
     if payor is None:
-        res.reading.skipped["Coverage without a payer Organization (self-pay)"] += 1
         return
     start, end = res.read("period", period, data.get("period")) or (None, None)
     beneficiary = reference(data.get("beneficiary"), "Patient", res.where("beneficiary"))

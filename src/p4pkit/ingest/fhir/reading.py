@@ -134,7 +134,6 @@ class Reading:
     conditions: dict[str, int] = field(default_factory=dict)
     diagnoses: list[tuple[str, Ref]] = field(default_factory=list)
     payors: set[Ref] = field(default_factory=set)
-    skipped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def register(self, res: Resource) -> bool:
         """Index a resource's id, fullUrl and identifiers; False (with a problem) if it repeats."""
@@ -208,34 +207,38 @@ class Reading:
             self.problems.append(Problem(file, row, path, f"refers to a {ref.target} that {where}; include that resource"))
         return None
 
-    def link_diagnoses(self) -> None:
+    def link_diagnoses(self, known: KnownIds | None) -> None:
         """Give each Condition listed in Encounter.diagnosis the encounter it was diagnosed in.
 
         A condition diagnosed in several encounters becomes one events row per encounter
         (`Condition/<id>`, then `Condition/<id>#2`, ...), the same code and dates each time, so a
         measure can ask "an encounter with this diagnosis" by joining on encounter_id, as with
-        claims diagnoses. A Condition that is only in the store is not relinked.
+        claims diagnoses. A Condition that is only in the store is accepted but not relinked.
         """
         events = self.tables["events"].pad()
         copies: dict[str, int] = defaultdict(int)
+        elsewhere: list[tuple[str, Ref]] = []
         for encounter_id, ref in self.diagnoses:
             hit = self.target(ref)
-            if hit is None or hit[0] != "Condition" or hit[1] not in self.conditions:
-                if hit is None or hit[0] != "Condition":
-                    file, row, path = ref.where
-                    self.problems.append(Problem(file, row, path, "a diagnosis should point at a Condition"))
+            if hit is None or hit[0] != "Condition":
+                self.problems.append(Problem(*ref.where, "a diagnosis should point at a Condition"))
+                continue
+            if hit not in self.seen:
+                elsewhere.append((f"Condition/{hit[1]}", ref))
+            if hit[1] not in self.conditions:
                 continue
             index = self.conditions[hit[1]]
+            linked = Ref("Encounter", f"Encounter/{encounter_id}", ref.where)
             current = events.data["encounter_id"][index]
             if current is None:
-                events.data["encounter_id"][index] = Ref("Encounter", f"Encounter/{encounter_id}", ref.where)
-            elif not (isinstance(current, Ref) and current.text == f"Encounter/{encounter_id}"):
+                events.data["encounter_id"][index] = linked
+            elif current.text != linked.text:
                 copies[hit[1]] += 1
-                events.copy_row(
-                    index,
-                    event_id=f"Condition/{hit[1]}#{copies[hit[1]] + 1}",
-                    encounter_id=Ref("Encounter", f"Encounter/{encounter_id}", ref.where),
-                )
+                events.copy_row(index, event_id=f"Condition/{hit[1]}#{copies[hit[1]] + 1}", encounter_id=linked)
+        stored = known("events", {event_id for event_id, _ in elsewhere}) if known and elsewhere else set()
+        for event_id, ref in elsewhere:
+            if event_id not in stored:
+                self.problems.append(Problem(*ref.where, "refers to a Condition that is not in the input; include that resource"))
 
     def fill_medications(self) -> None:
         """Give medication events that name a Medication resource that medication's code."""
@@ -257,12 +260,11 @@ class Reading:
 
 
 def map_all(located: Iterable[Located], mappers: dict[str, Callable[[Resource], None]], reading: Reading) -> None:
-    """Map every resource of a supported type; other resource types are counted and skipped."""
+    """Map every resource of a supported type; other resource types are ignored."""
     for item in located:
         res = Resource(item, reading)
         mapper = mappers.get(res.type)
         if mapper is None:
-            reading.skipped[res.type] += 1
             continue
         if reading.register(res):
             mapper(res)
