@@ -46,14 +46,22 @@ def is_system_column(name: str) -> bool:
 
 
 def code_column(system_column: str) -> str:
-    """The code column paired with a system column: code_system -> code, type_system -> type_code."""
-    return "code" if system_column == "code_system" else system_column.removesuffix("system") + "code"
+    """The code column paired with a system column: code_system -> code, type_system -> type_code,
+    value_code_system -> value_code."""
+    if system_column == "code_system":
+        return "code"
+    prefix = system_column.removesuffix("_system")
+    return prefix if prefix.endswith("_code") else prefix + "_code"
 
 
-def _system_case(text: str) -> str:
-    """SQL mapping a code system as written to its canonical URI (`model.codes.canonical_system`)."""
-    whens = " ".join(f"when {quote_literal(alias)} then {quote_literal(uri)}" for alias, uri in ALIASES.items())
-    return f"case lower(trim({text})) {whens} else trim({text}) end"
+def _system_lookup(text: str) -> str:
+    """SQL mapping a code system as written to its canonical URI (`model.codes.canonical_system`).
+
+    A map lookup evaluates `lower(trim(...))` once per row; a CASE over the aliases re-evaluates it
+    for every alias and was five times slower on a quarter of a million claim lines.
+    """
+    aliases = "map {" + ", ".join(f"{quote_literal(alias)}: {quote_literal(uri)}" for alias, uri in ALIASES.items()) + "}"
+    return f"coalesce({aliases}[lower(trim({text}))], trim({text}))"
 
 
 def _in_list(values: object) -> str:
@@ -115,7 +123,7 @@ class Validation:
         if name in TABLES[source.table].vocabularies:
             return f"lower(trim({text}))"
         if is_system_column(name):
-            return _system_case(text)
+            return _system_lookup(text)
         if field.type == pa.string():
             return text
         if field.type == TIMESTAMP:
@@ -170,16 +178,6 @@ class Validation:
                     f"{parsed} is not null and {parsed} not in {_in_list(spec.vocabularies[name])}",
                     f"'''' || cast({column} as varchar) || ''' is not one of: {allowed}'",
                 )
-            elif is_system_column(name):
-                aliases = ", ".join(sorted(ALIASES))
-                check(
-                    name,
-                    f"{parsed} is not null and {parsed} not in {_in_list(KNOWN)} and {parsed} not like '%:%'",
-                    f"'''' || cast({column} as varchar) || ''' is neither a code system URI nor one of: {aliases}'",
-                )
-                code = code_column(name)
-                if code in present:
-                    check(code, f"{quote_identifier(code)} is not null and {parsed} is null", f"'a code needs its code system in column {name}'")
             elif field.type != pa.string():
                 check(name, f"{column} is not null and {parsed} is null", quote_literal(f"not {EXPECTED[field.type]}"))
             if field.type == MONEY:
@@ -193,7 +191,7 @@ class Validation:
     # -- checks across a row or across rows ------------------------------------------------------
 
     def _row_checks(self, source: SourceFile) -> list[str]:
-        """Intervals that end before they start, repeated primary keys, keys already in the store, units."""
+        """Code systems, intervals that end before they start, repeated keys, keys already stored, units."""
         spec = TABLES[source.table]
         typed = source.typed
         queries = [
@@ -201,6 +199,19 @@ class Validation:
             f"from {typed} where {quote_identifier(end)} < {quote_identifier(start)}"
             for start, end in spec.intervals
         ]
+        aliases = ", ".join(sorted(ALIASES))
+        for name in filter(is_system_column, spec.schema.names):
+            system, code = quote_identifier(name), quote_identifier(code_column(name))
+            unknown = quote_literal(f"' is neither a code system URI nor one of: {aliases}")
+            queries.append(
+                f"select __row as row, {quote_literal(name)} as col, '''' || {system} || {unknown} as reason "
+                f"from {typed} where {system} not in {_in_list(KNOWN)} and {system} not like '%:%'"
+            )
+            queries.append(
+                f"select __row as row, {quote_literal(code_column(name))} as col, "
+                f"{quote_literal(f'a code needs its code system in column {name}')} as reason "
+                f"from {typed} where {code} is not null and {system} is null"
+            )
         key = ", ".join(quote_identifier(c) for c in spec.primary_key)
         key_label = quote_literal(f"primary key ({', '.join(spec.primary_key)})")
         not_null = " and ".join(f"{quote_identifier(c)} is not null" for c in spec.primary_key)
