@@ -9,11 +9,9 @@ Target (docs/synthetic.md): 1,000,000 patients in under 2 minutes and under 4 GB
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 CHILD = """

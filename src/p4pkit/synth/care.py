@@ -1,4 +1,4 @@
-"""Care for one chunk of patients: encounters, clinical events and claim lines, drawn with numpy.
+"""Encounters of one chunk of patients, drawn with numpy, and the code vocabularies events and claims use.
 
 Rates grow with morbidity (number of chronic conditions), age and deprivation, and fall with the
 true quality of the practice (and of the hospital, for readmissions). Lab values depend on the
@@ -16,18 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from p4pkit.model import codes
 from p4pkit.synth import targets as t
-from p4pkit.synth.behaviours import DIABETES, HYPERTENSION, Behaviours
 from p4pkit.synth.params import Params
 from p4pkit.synth.people import YEAR, Population
-from p4pkit.synth.world import SPECIALTIES, World, ids
+from p4pkit.synth.world import SPECIALTIES, World
 
-DAY_US = 86_400_000_000
-MINUTE_US = 60_000_000
 CKD = t.CONDITION_NAMES.index("ckd")
 SPECIALTY_OF_CONDITION = np.array([SPECIALTIES.index(c.specialty) for c in t.CONDITIONS])
 OTHER_SPECIALTY = np.array([SPECIALTIES.index(s) for s in SPECIALTIES if s not in {c.specialty for c in t.CONDITIONS}])

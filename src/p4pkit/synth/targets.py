@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from p4pkit.model import codes
 
 # ONS mid-year estimates / Census 2021 (England and Wales), share of the population by five-year
 # age band starting at the given age; the last band is 90-99. Normalised by the generator.
@@ -142,14 +141,6 @@ PAP = ("10524-7", "88175", 2700)
 # "Procedure contraindicated" from the eCQM Medical Reason value set (...526.3.1007), written as
 # the negation reason of an exception-reported test.
 EXCEPTION_REASON = "183932001"
-
-SYSTEMS = {
-    "icd10cm": codes.ICD10CM,
-    "snomed": codes.SNOMED,
-    "loinc": codes.LOINC,
-    "cpt": codes.CPT,
-    "drg": codes.MS_DRG,
-}
 
 # Place of service codes (CMS POS code set).
 POS_OFFICE, POS_INPATIENT, POS_ED = "11", "21", "23"
