@@ -28,6 +28,10 @@ def _patient(pid: str = "p1", **extra) -> dict:
     return {"resourceType": "Patient", "id": pid, "birthDate": "1950-03-04", "gender": "female", **extra}
 
 
+def _encounter(eid: str, period: dict, **extra) -> dict:
+    return {"resourceType": "Encounter", "id": eid, "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"}, "period": period, **extra}
+
+
 def _row(tables, table: str, key: str, value: str) -> dict:
     (row,) = [r for r in tables[table].to_pylist() if r[key] == value]
     return row
@@ -319,14 +323,7 @@ def test_impossible_dates_are_problems_at_the_fhir_element():
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
         "onsetDateTime": "1949-12-31",  # the patient was born 1950-03-04
     }
-    encounter = {
-        "resourceType": "Encounter",
-        "id": "e1",
-        "status": "finished",
-        "class": {"code": "AMB"},
-        "subject": {"reference": "Patient/p1"},
-        "period": {"start": "2025-02-02T10:00:00Z", "end": "2025-02-02T09:00:00Z"},
-    }
+    encounter = _encounter("e1", {"start": "2025-02-02T10:00:00Z", "end": "2025-02-02T09:00:00Z"})
     procedure = {
         "resourceType": "Procedure",
         "id": "x1",
@@ -345,15 +342,7 @@ def test_impossible_dates_are_problems_at_the_fhir_element():
 
 
 def test_a_diagnosis_must_name_a_condition_that_exists():
-    encounter = {
-        "resourceType": "Encounter",
-        "id": "e1",
-        "status": "finished",
-        "class": {"code": "AMB"},
-        "subject": {"reference": "Patient/p1"},
-        "period": {"start": "2025-02-02T10:00:00Z"},
-        "diagnosis": [{"condition": {"reference": "Condition/elsewhere"}}],
-    }
+    encounter = _encounter("e1", {"start": "2025-02-02T10:00:00Z"}, diagnosis=[{"condition": {"reference": "Condition/elsewhere"}}])
     with pytest.raises(UserError) as caught:
         read_resources([_patient(), encounter], "in.json")
     assert [(p.row, p.column) for p in caught.value.problems] == [(2, "Encounter.diagnosis[0].condition")]

@@ -20,6 +20,7 @@ Mappings (see docs/data-model.md for the columns):
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from p4pkit.ingest.fhir.reading import Resource
@@ -104,17 +105,27 @@ def patient(res: Resource) -> None:
     )
 
 
+def _patient_and_period(res: Resource, field: str, how: str, start_name: str) -> tuple[Ref, dt.datetime, dt.datetime | None] | None:
+    """The Patient reference in `field` and the resource's period, or None (with problems) when
+    either is missing."""
+    start, end = res.read("period", period, res.data.get("period")) or (None, None)
+    patient_ref = reference(res.data.get(field), "Patient", res.where(field))
+    ok = res.require(field, patient_ref, how)
+    if not (res.require("period.start", start, f"give the {start_name}") and ok):
+        return None
+    return patient_ref, start, end
+
+
 def encounter(res: Resource) -> None:
     data = res.data
     klass = (data.get("class") or {}).get("code")
     if klass not in ENCOUNTER_CLASSES:
         res.problem("class", f"{klass!r} is not a supported v3 ActCode class; use one of {sorted(ENCOUNTER_CLASSES)}")
         return
-    start, end = res.read("period", period, data.get("period")) or (None, None)
-    patient_ref = reference(data.get("subject"), "Patient", res.where("subject"))
-    ok = res.require("subject", patient_ref, "say which Patient this is about (subject.reference)")
-    if not (res.require("period.start", start, "give the encounter start time") and ok):
+    found = _patient_and_period(res, "subject", "say which Patient this is about (subject.reference)", "encounter start time")
+    if found is None:
         return
+    patient_ref, start, end = found
     clinician = None
     for participant in data.get("participant", ()):
         if reference_type(participant.get("individual")) == "Practitioner":
@@ -148,11 +159,10 @@ def coverage(res: Resource) -> None:
     payor = next((p for p in data.get("payor", ()) if reference_type(p) == "Organization"), None)
     if payor is None:
         return
-    start, end = res.read("period", period, data.get("period")) or (None, None)
-    beneficiary = reference(data.get("beneficiary"), "Patient", res.where("beneficiary"))
-    ok = res.require("beneficiary", beneficiary, "say which Patient is covered")
-    if not (res.require("period.start", start, "give the coverage start date") and ok):
+    found = _patient_and_period(res, "beneficiary", "say which Patient is covered", "coverage start date")
+    if found is None:
         return
+    beneficiary, start, end = found
     organization = reference(payor, "Organization", res.where("payor"))
     res.reading.payors.add(organization)
     res.reading.tables["enrollments"].add(
