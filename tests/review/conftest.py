@@ -13,14 +13,12 @@ import uuid
 
 import pytest
 from argon2 import PasswordHasher
-from review_steps import STATES, People, add_people, copied_engine, load_people, run_in_state
+from review_steps import POSTGRES_URL, STATES, People, add_people, copied_engine, load_people, run_in_state
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from p4pkit.review import users
 from p4pkit.review.db import engine_for, upgrade
-
-POSTGRES_URL = os.environ.get("P4P_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session", autouse=True)

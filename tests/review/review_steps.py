@@ -3,6 +3,7 @@ through the public API (for SQLite and PostgreSQL tests alike)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -11,12 +12,25 @@ from sqlalchemy import Engine, select
 
 from p4pkit.review import lifecycle
 from p4pkit.review.db import engine_for, session_scope
-from p4pkit.review.models import User
+from p4pkit.review.models import Run, User
 from p4pkit.review.users import create_user
 
+POSTGRES_URL = os.environ.get("P4P_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PATIENT = "PAT-000417"
 PASSWORD = "correct horse battery"
 STATES = ("computed", "review_open", "review_closed", "superseded", "finalized", "paid", "published")
+# Hand-written SQL that the database must refuse on a finalized run (parameter :run).
+FROZEN_SQL = [
+    "UPDATE runs SET program_id = 'other' WHERE id = :run",
+    "UPDATE runs SET state = 'review_open' WHERE id = :run",
+    "UPDATE runs SET finalized_at = NULL, state = 'review_closed' WHERE id = :run",
+    "DELETE FROM runs WHERE id = :run",
+    "UPDATE disputes SET resolution = 'accepted' WHERE run_id = :run",
+    "DELETE FROM disputes WHERE run_id = :run",
+    "INSERT INTO comments (run_id, author, written_at, text) VALUES (:run, 'x', CURRENT_TIMESTAMP, 'late')",
+    "INSERT INTO patient_exceptions (run_id, recorded_by, recorded_at, patient_id, measure_id, reason) "
+    "VALUES (:run, 'x', CURRENT_TIMESTAMP, 'P', 'M', 'late')",
+]
 
 
 @dataclass(frozen=True)
@@ -81,3 +95,10 @@ def run_in_state(engine: Engine, people: People, state: str) -> tuple[int, int |
         if state == "published":
             lifecycle.publish(s, run_id, admin)
     return run_id, dispute_id
+
+
+def fail_when_finalizing(session, _context) -> None:
+    """A session `after_flush` hook: fails once the run's finalized state has reached the database,
+    before the audit event is written and before the commit."""
+    if any(isinstance(o, Run) and o.state == "finalized" for o in session.dirty):
+        raise RuntimeError("injected failure between finalization statements")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from argon2 import PasswordHasher
-from review_steps import PATIENT, run_in_state
+from review_steps import FROZEN_SQL, PATIENT, run_in_state
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -15,18 +15,6 @@ from p4pkit.review.audit import AUDIT_SCHEMA, audit_events, audit_table, record_
 from p4pkit.review.db import database_url, engine_for, session_scope, upgrade
 from p4pkit.review.models import AuditEvent, Dispute, Run, User
 from p4pkit.review.users import authenticate, create_user
-
-FROZEN_SQL = [
-    "UPDATE runs SET program_id = 'other' WHERE id = :run",
-    "UPDATE runs SET state = 'review_open' WHERE id = :run",
-    "UPDATE runs SET finalized_at = NULL, state = 'review_closed' WHERE id = :run",
-    "DELETE FROM runs WHERE id = :run",
-    "UPDATE disputes SET resolution = 'accepted' WHERE run_id = :run",
-    "DELETE FROM disputes WHERE run_id = :run",
-    "INSERT INTO comments (run_id, author, written_at, text) VALUES (:run, 'x', CURRENT_TIMESTAMP, 'late')",
-    "INSERT INTO patient_exceptions (run_id, recorded_by, recorded_at, patient_id, measure_id, reason) "
-    "VALUES (:run, 'x', CURRENT_TIMESTAMP, 'P', 'M', 'late')",
-]
 
 
 @pytest.mark.parametrize("statement", FROZEN_SQL)

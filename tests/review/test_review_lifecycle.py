@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 import pytest
-from review_steps import PATIENT, STATES, copied_engine, load_people, run_in_state
-from sqlalchemy import func, select
+from review_steps import PATIENT, STATES, copied_engine, fail_when_finalizing, load_people, run_in_state
+from sqlalchemy import event, func, select
 
 from p4pkit.errors import UserError
 from p4pkit.review import lifecycle
@@ -245,3 +245,13 @@ def test_runs_table_lists_every_version(engine, people):
     assert table.column("state").to_pylist() == ["superseded", "review_closed"]
     assert table.column("version").to_pylist() == [1, 2]
     assert table.column("corrections").to_pylist() == [0, 1]
+
+
+def test_a_failure_between_finalization_statements_rolls_all_of_it_back(engine, people):
+    run_id, _ = run_in_state(engine, people, "review_closed")
+    with pytest.raises(RuntimeError, match="injected"), session_scope(engine) as s:
+        event.listen(s, "after_flush", fail_when_finalizing)
+        lifecycle.finalize(s, run_id, people.admin)
+    with session_scope(engine) as s:
+        assert (s.get(Run, run_id).state, s.get(Run, run_id).finalized_at) == ("review_closed", None)
+        assert "run.finalize" not in [e.action for e in audit_events(s, run_id)]
