@@ -170,3 +170,20 @@ def test_cli_loads_with_quarantine_and_prints_the_summary(tmp_path):
     assert result.exit_code == 0, result.output
     assert "│ events        │ events.csv        │ 3         │ 1           │ 2 " in result.output
     assert "5 rows set aside with their reasons in" in result.output
+
+
+def test_replace_refuses_patients_whose_new_dates_contradict_stored_care(tmp_path):
+    db = tmp_path / "store.duckdb"
+    load_folder(write_csv(tmp_path / "first", WORLD), db)
+    before = snapshot(db)
+    later_birth = world(patients={0: {"birth_date": "2024-01-03"}})["patients"]
+    with pytest.raises(UserError) as caught:
+        load_folder(write_csv(tmp_path / "again", {"patients": later_birth}), db, replace=True)
+    assert snapshot(db) == before
+    after = "before the patient's birth date in the new patients file"
+    assert [str(p) for p in caught.value.problems] == [
+        f"encounters (in the store), column 'start': 1 stored rows would be {after}",
+        f"encounters (in the store), column 'end': 1 stored rows would be {after}",
+        f"events (in the store), column 'start': 2 stored rows would be {after}",
+        f"claim_lines (in the store), column 'service_start': 1 stored rows would be {after}",
+    ]

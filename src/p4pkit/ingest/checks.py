@@ -281,9 +281,10 @@ class Validation:
 
     def _dated_checks(self, source: SourceFile) -> list[str]:
         """Care dated before the patient's birth or after their death."""
-        dated = TABLES[source.table].patient_dated
-        if not dated:
-            return []
+        return self._outside_life(source.table, source.typed, "c.__row")
+
+    def _outside_life(self, table: str, rows: str, row: str) -> list[str]:
+        """Queries of the rows of `rows` (a `table`) dated outside their patient's life, as the load leaves patients."""
         parts = []
         if "patients" in self.sources:
             parts.append(f"select patient_id, birth_date, death_date from ({self.accepted('patients')})")
@@ -293,25 +294,33 @@ class Validation:
             return []
         patients = " union all ".join(parts)
         queries = []
-        for name in dated:
+        for name in TABLES[table].patient_dated:
             day = f"cast(c.{quote_identifier(name)} as date)"
             for bound, op, words in (("birth_date", "<", "before the patient's birth date"), ("death_date", ">", "after the patient's death date")):
                 queries.append(
-                    f"select c.__row as row, {quote_literal(name)} as col, {quote_literal(words)} as reason "
-                    f"from {source.typed} c join ({patients}) p using (patient_id) where {day} {op} p.{bound}"
+                    f"select {row} as row, {quote_literal(name)} as col, {quote_literal(words)} as reason "
+                    f"from {rows} c join ({patients}) p using (patient_id) where {day} {op} p.{bound}"
                 )
         return queries
 
     # -- what the load reports ---------------------------------------------------------------
 
     def kept_reference_problems(self) -> list[Problem]:
-        """Stored tables this load leaves alone whose rows would point at rows a --replace removes."""
+        """Stored tables this load leaves alone whose rows a --replace would leave pointing at nothing,
+        or dated outside a patient's life as the replaced patients give it."""
         problems = []
         for name, spec in TABLES.items():
-            if name in self.sources or name not in self.stored:
+            if name in self.sources or name not in self.stored or not self.replace:
                 continue
+            if "patients" in self.sources:
+                for query in self._outside_life(name, quote_identifier(name), "null"):
+                    outside = self.con.execute(f"select col, reason, count(*) from ({query}) group by all").fetchall()
+                    problems += [
+                        Problem(f"{name} (in the store)", None, col, f"{n} stored rows would be {reason} in the new patients file")
+                        for col, reason, n in outside
+                    ]
             for fk in spec.foreign_keys:
-                if not (self.replace and fk.table in self.sources):
+                if fk.table not in self.sources:
                     continue
                 column = quote_identifier(fk.column)
                 dangling = self.con.execute(

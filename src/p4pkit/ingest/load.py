@@ -5,7 +5,7 @@ The load rule (also in `docs/data-model.md` and `p4p load --help`):
   problem, so loading the same folder twice can never count anything twice.
 - With `replace=True` (`--replace`) each table named in the folder REPLACES the stored table whole;
   tables the folder does not name are kept, and the load is refused if their rows would point at
-  rows the replacement removes. Reloading a corrected folder with `--replace` is therefore safe and
+  rows the replacement removes, or fall outside a replaced patient's life. Reloading a corrected folder with `--replace` is therefore safe and
   idempotent.
 - When any row has a problem nothing is loaded, unless a quarantine file is given: then the
   rejected rows (and rows depending on them) go to that file with their reasons, and the rest load.
@@ -105,7 +105,7 @@ def _load(store: Store, sources: list, db_path: Path, quarantine: Path | None, r
     validation.run()
     kept = validation.kept_reference_problems()
     if kept:
-        raise UserError("--replace would leave stored rows pointing at nothing; nothing was loaded.", kept)
+        raise UserError("--replace would contradict rows kept in the store; nothing was loaded.", kept)
     count = validation.problem_count()
     shown = validation.problems(PROBLEMS_SHOWN)
     if count and quarantine is None:
