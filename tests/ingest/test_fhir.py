@@ -346,3 +346,22 @@ def test_a_diagnosis_must_name_a_condition_that_exists():
     with pytest.raises(UserError) as caught:
         read_resources([_patient(), encounter], "in.json")
     assert [(p.row, p.column) for p in caught.value.problems] == [(2, "Encounter.diagnosis[0].condition")]
+
+
+REASON = {"coding": [{"system": "http://snomed.info/sct", "code": "591000119102"}]}
+RXNORM = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361"}]}
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind", "start"),
+    [
+        ({"resourceType": "Immunization", "status": "not-done", "statusReason": REASON, "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]}, "patient": {"reference": "Patient/p1"}, "recorded": "2025-10-01"}, "immunization", dt.datetime(2025, 10, 1)),
+        ({"resourceType": "ServiceRequest", "status": "completed", "intent": "order", "doNotPerform": True, "reasonCode": [REASON], "code": {"coding": [{"system": "http://snomed.info/sct", "code": "385763009"}]}, "subject": {"reference": "Patient/p1"}, "authoredOn": "2025-09-01T12:00:00Z"}, "service_request", dt.datetime(2025, 9, 1, 12)),
+        ({"resourceType": "MedicationDispense", "status": "declined", "statusReasonCodeableConcept": REASON, "medicationCodeableConcept": RXNORM, "subject": {"reference": "Patient/p1"}, "whenPrepared": "2025-08-01"}, "medication", dt.datetime(2025, 8, 1)),
+        ({"resourceType": "MedicationAdministration", "status": "not-done", "statusReason": [REASON], "medicationCodeableConcept": RXNORM, "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-07-01"}, "medication", dt.datetime(2025, 7, 1)),
+    ],
+)
+def test_not_done_patterns_of_other_resources(resource, kind, start):
+    event = read_resources([_patient(), {"id": "x", **resource}])["events"].to_pylist()[0]
+    assert (event["kind"], event["start"], event["negated"]) == (kind, start, True)
+    assert (event["negation_reason_system"], event["negation_reason_code"]) == ("http://snomed.info/sct", "591000119102")

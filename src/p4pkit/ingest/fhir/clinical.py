@@ -57,7 +57,8 @@ def _category(concepts: list | None) -> str | None:
 
 
 def _values(res: Resource, element: dict, path: str) -> dict:
-    """value_num / value_unit or value_code_system / value_code of a value[x] element."""
+    """value_num / value_unit or value_code_system / value_code of a value[x] element
+    (valueQuantity, valueInteger, valueCodeableConcept; other value types have no canonical column)."""
     if "valueQuantity" in element:
         quantity = element["valueQuantity"]
         return {
@@ -96,9 +97,9 @@ def _event(
 ) -> int | None:
     """Add one events row for the resource, or record why it cannot be added."""
     data = res.data
-    subject = data.get("subject") or data.get("patient")
-    patient = reference(subject, "Patient", res.where("subject" if "subject" in data else "patient"))
-    ok = res.require("subject", patient, "say which Patient this is about (subject.reference)")
+    field = "patient" if res.type == "Immunization" else "subject"
+    patient = reference(data.get(field), "Patient", res.where(field))
+    ok = res.require(field, patient, f"say which Patient this is about ({field}.reference)")
     ok = res.require(code_path, code, "give a coding with system and code") and ok
     ok = res.require(time_path, start, TIME_HINT) and ok
     if not ok:
