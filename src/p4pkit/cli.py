@@ -219,6 +219,19 @@ def attribute(
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    data: Path = typer.Option(Path("portal-demo"), "--data", help="Data folder: canonical tables, or empty for the demo population."),
+    db: str | None = typer.Option(None, "--db", help="Review database URL (default: <data>/portal/review.sqlite)."),
+) -> None:
+    """Start the web portal and public report cards; prints the address and the demo logins."""
+    from p4pkit.web.demo import serve as run_portal
+
+    run_portal(host, port, data, db, say=lambda text: console.print(text, highlight=False, markup=False))
+
+
+@app.command()
 def version() -> None:
     """Print the p4pkit version."""
     print(__version__)
