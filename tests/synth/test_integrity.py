@@ -6,8 +6,11 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from p4pkit.model.schemas import TABLES
+from p4pkit.synth import BEHAVIOURS, generate
 
 
 @pytest.mark.parametrize("name", list(TABLES))
@@ -70,3 +73,32 @@ def test_encounter_cost_is_the_sum_of_its_claim_lines_and_paid_never_exceeds_all
     assert (lines["paid_amount"] <= lines["allowed_amount"]).all()
     assert (lines["allowed_amount"] > 0).all()
     assert set(lines["place_of_service"]) == {"11", "21", "23"}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n_patients=st.integers(100, 700),
+    seed=st.integers(0, 2**32 - 1),
+    behaviours=st.sets(st.sampled_from(BEHAVIOURS)),
+)
+def test_any_world_keeps_care_inside_registration_and_money_balanced(tmp_path_factory, n_patients, seed, behaviours):
+    folder = tmp_path_factory.mktemp("prop") / "w"
+    generate(n_patients, seed, folder, behaviours=sorted(behaviours))
+    enrol = pq.read_table(folder / "enrollments.parquet").to_pandas()
+    lists = enrol[enrol["kind"] == "practice_list"].set_index("patient_id")
+    assert lists.index.is_unique and len(lists) == n_patients
+    payer = enrol[enrol["kind"] == "payer"].sort_values(["patient_id", "start_date"])
+    previous_end = payer.groupby("patient_id")["end_date"].shift()
+    assert (payer["start_date"][previous_end.notna()] > previous_end.dropna()).all()  # coverage never overlaps
+
+    encounters = pq.read_table(folder / "encounters.parquet").to_pandas()
+    day = encounters["start"].dt.normalize()
+    start = pd.to_datetime(encounters["patient_id"].map(lists["start_date"]))
+    end = pd.to_datetime(encounters["patient_id"].map(lists["end_date"]))
+    assert (day >= start).all()
+    assert (day[end.notna()] <= end[end.notna()]).all()
+    assert (pd.to_datetime(encounters["end"]).dt.normalize()[end.notna()] <= end[end.notna()]).all()
+
+    lines = pq.read_table(folder / "claim_lines.parquet", columns=["encounter_id", "allowed_amount"]).to_pandas()
+    total = lines.groupby("encounter_id")["allowed_amount"].sum()
+    assert (total == encounters.set_index("encounter_id").loc[total.index, "allowed_cost"]).all()

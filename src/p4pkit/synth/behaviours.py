@@ -65,7 +65,7 @@ def assign_behaviours(params: Params, n_practices: int, pop: Population) -> Beha
 
     high_risk = (pop.conditions[:, DIABETES] | pop.conditions[:, HYPERTENSION]) & (pop.severity > 0.8)
     u_exception, u_remove, u_upcode = rng.random(pop.n), rng.random(pop.n), rng.random(pop.n)
-    removal_day = rng.integers(params.program_day, params.end_day + 1, pop.n)
+    removal_day = rng.integers(params.program_day + 1, params.end_day + 1, pop.n)  # registration ends the day before
     code = rng.integers(0, len(targets.UPCODE_CODES), pop.n)
 
     exception_patient = high_risk & practices["exception_reporting"][pop.practice] & (u_exception < params.exception_share)
