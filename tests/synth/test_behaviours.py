@@ -26,6 +26,13 @@ def touched(world: World, behaviour: str) -> pd.DataFrame:
     return rows[rows["behaviour"] == behaviour]
 
 
+def assert_at_own_practice(world: World, events: pd.DataFrame) -> None:
+    """The behaviour is the practice's: its records sit on visits to the patient's own practice."""
+    at = events["encounter_id"].map(world["encounters"].set_index("encounter_id")["organization_id"])
+    home = world["enrollments"].query("kind == 'practice_list'").set_index("patient_id")["organization_id"]
+    assert (at == events["patient_id"].map(home)).all()
+
+
 def test_with_every_behaviour_off_there_is_no_trace(world):
     assert not world["events"]["negated"].any()
     assert "removed_by_practice" not in set(world["enrollments"]["end_reason"].dropna())
@@ -56,6 +63,7 @@ def test_exception_reporting_writes_not_done_records_only_where_truth_says(gamed
     assert (negated["negation_reason_code"] == targets.EXCEPTION_REASON).all()
     practices = gamed["truth/practices"].set_index("organization_id")["exception_reporting"]
     assert practices[marked["organization_id"]].all()
+    assert_at_own_practice(gamed, negated)
 
 
 def test_deregistration_ends_high_risk_registrations_and_their_care(gamed):
@@ -81,6 +89,7 @@ def test_upcoding_adds_diagnoses_without_clinical_change_only_for_marked_patient
     assert set(extra["patient_id"]) <= set(marked["patient_id"])
     assert set(extra["code"]) <= set(targets.UPCODE_CODES)
     assert (extra["start"] >= PROGRAM_START).all() and extra["encounter_id"].notna().all()
+    assert_at_own_practice(gamed, extra)
     claims = gamed["claim_lines"].set_index("encounter_id")
     on_claim = claims.loc[extra["encounter_id"], "diagnosis_code"].groupby(level=0).agg(set)
     assert all(code in on_claim[e] for e, code in zip(extra["encounter_id"], extra["code"]))

@@ -60,7 +60,8 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     severity, deprivation = pop.severity[g], s.deprivation[who]
     after = day >= params.program_day
     improving = beh.acts("program_effect", s.practice[who]) & after
-    excepted = beh.exception_patient[g] & after
+    at_home = enc["org"][visit] == s.practice[who]  # the patient's own practice, not a visit elsewhere
+    excepted = beh.exception_patient[g] & after & at_home
 
     def at(mask: np.ndarray, type_name: str, value=None, value_code=None, negated=None) -> None:
         out.add(who[mask], visit[mask], TYPE[type_name], day[mask], minute[mask],
@@ -132,8 +133,9 @@ def _diagnoses(rng: np.random.Generator, params: Params, s: Slice, beh: Behaviou
     out.add(h, np.full(len(h), -1), TYPE["colonoscopy"], (params.start_day - years_ago[h] * YEAR).astype(np.int64),
             np.zeros(len(h), np.int64))
 
-    # Upcoding: the extra code goes on the patient's first primary-care visit after the start date.
-    eligible = (enc["setting"] == PRIMARY) & (enc["day"] >= params.program_day) & (beh.upcode[s.lo + enc["who"]] >= 0)
+    # Upcoding: the extra code goes on the first visit to the patient's own practice after the start date.
+    eligible = ((enc["setting"] == PRIMARY) & (enc["org"] == s.practice[enc["who"]]) & (enc["day"] >= params.program_day)
+                & (beh.upcode[s.lo + enc["who"]] >= 0))
     rows = np.flatnonzero(eligible)
     _, first = np.unique(enc["who"][rows], return_index=True)
     rows = rows[first]
