@@ -130,3 +130,13 @@ def test_equal_pmpm_members_give_a_zero_width_interval():
     y, m = np.array([100.0, 300.0, 1200.0]), np.array([1.0, 3.0, 12.0])
     r, low, high = ratio_estimate_interval(3, y.sum(), m.sum(), (y * y).sum(), (m * m).sum(), (y * m).sum())
     assert (r, low, high) == pytest.approx((100.0, 100.0, 100.0))
+
+
+def test_ratio_scoring_needs_both_observations():
+    from dataclasses import replace
+
+    from p4pkit.measures.library import ed_visits_per_1000
+
+    measure = ed_visits_per_1000.MEASURE
+    with pytest.raises(ValueError, match="ratio scoring needs numerator and denominator observations"):
+        replace(measure, groups=(replace(measure.groups[0], denominator_observation=None),))
