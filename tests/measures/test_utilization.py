@@ -4,6 +4,7 @@ estimator t interval) and 30-day readmissions counted per index stay (day 30 in,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -14,6 +15,7 @@ from scipy import stats
 from spec_world import World, run
 
 from p4pkit.measures import summarise
+from p4pkit.measures.library import ed_visits_per_1000
 from p4pkit.measures.observations import month_starts
 from p4pkit.measures.summary import poisson_interval, ratio_estimate_interval, wilson_interval
 from p4pkit.model.codes import SNOMED
@@ -133,10 +135,6 @@ def test_equal_pmpm_members_give_a_zero_width_interval():
 
 
 def test_ratio_scoring_needs_both_observations():
-    from dataclasses import replace
-
-    from p4pkit.measures.library import ed_visits_per_1000
-
     measure = ed_visits_per_1000.MEASURE
     with pytest.raises(ValueError, match="ratio scoring needs numerator and denominator observations"):
         replace(measure, groups=(replace(measure.groups[0], denominator_observation=None),))
