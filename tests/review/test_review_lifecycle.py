@@ -247,7 +247,10 @@ def test_runs_table_lists_every_version(engine, people):
     assert table.column("corrections").to_pylist() == [0, 1]
 
 
-def test_a_failure_between_finalization_statements_rolls_all_of_it_back(engine, people):
+@pytest.mark.parametrize("backend", ["engine", "pg_engine"])
+def test_a_failure_between_finalization_statements_rolls_all_of_it_back(request, backend):
+    engine = request.getfixturevalue(backend)
+    people = load_people(engine)
     run_id, _ = run_in_state(engine, people, "review_closed")
     with pytest.raises(RuntimeError, match="injected"), session_scope(engine) as s:
         event.listen(s, "after_flush", fail_when_finalizing)

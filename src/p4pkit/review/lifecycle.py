@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from p4pkit.errors import UserError
 from p4pkit.review.audit import record_event
-from p4pkit.review.models import Comment, Correction, Dispute, PatientException, Run, User, utcnow
+from p4pkit.review.models import RESOLUTIONS, Comment, Correction, Dispute, PatientException, Run, User, utcnow
 from p4pkit.review.users import require_role
 
 ADMIN = ("program_admin",)
@@ -197,7 +197,7 @@ def resolve_dispute(
     new version, after the window closes.
     """
     require_role(actor, ADMIN, "resolve a dispute")
-    if resolution not in ("accepted", "rejected"):
+    if resolution not in RESOLUTIONS:
         raise UserError(f"unknown resolution {resolution!r}", hint="Use 'accepted' or 'rejected'.")
     if correction is not None and resolution != "accepted":
         raise UserError("only an accepted dispute can carry a correction", hint="Accept the dispute, or drop the correction.")
@@ -267,7 +267,7 @@ def finalize(session: Session, run_id: int, actor: User) -> Run:
             hint="Apply them first (apply_corrections), then finalize the new version.",
         )
     run.state, run.finalized_at = "finalized", utcnow()
-    session.flush()
+    session.flush()  # the run's UPDATE, then the audit INSERT: two statements, one transaction
     _audit_run(session, actor, "run.finalize", run)
     return run
 

@@ -15,14 +15,6 @@ from sqlalchemy.types import TypeDecorator
 
 ROLES = ("program_admin", "clinician", "practice_manager", "public")
 
-#: A run's states, in the order a run moves through them. `superseded` is where a run goes when
-#: its corrections are applied as a new version; it never moves again.
-STATES = ("computed", "review_open", "review_closed", "superseded", "finalized", "paid", "published")
-
-#: States in which a run and everything filed against it can no longer change (the database
-#: refuses as well; see the initial migration).
-FROZEN_STATES = ("superseded", "finalized", "paid", "published")
-
 RESOLUTIONS = ("accepted", "rejected")
 
 
