@@ -116,6 +116,8 @@ def test_database_urls(tmp_path):
         database_url("mysql://host/db")
     with pytest.raises(UserError, match="only be chosen on PostgreSQL"):
         engine_for(tmp_path / "x.db", schema="program_a")
+    with pytest.raises(UserError, match="'a b; drop' is not a plain identifier"):
+        engine_for("postgresql+psycopg://postgres@127.0.0.1:5432/test", schema="a b; drop")
 
 
 def test_upgrade_is_repeatable_and_records_the_revision(tmp_path):

@@ -7,6 +7,7 @@ store: it holds who did what to which run, not patient-level analytics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +22,12 @@ from sqlalchemy.orm import Session
 from p4pkit.errors import UserError
 
 #: Where the review database lives when no URL is given: a SQLite file inside the runs folder.
-DEFAULT_PATH = Path("runs") / "review.sqlite"
 DEFAULT_FILE_NAME = "review.sqlite"
+DEFAULT_PATH = Path("runs") / DEFAULT_FILE_NAME
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The engines the migrations (and their triggers) are written for.
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _URL_HINT = "Use e.g. postgresql+psycopg://user@host:5432/db, sqlite:///path/review.sqlite or a file path."
 
 
@@ -72,6 +74,9 @@ def engine_for(url: str | Path | None = None, *, schema: str | None = None, **en
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if schema is not None and not _IDENTIFIER.fullmatch(schema):
+        raise UserError(f"schema name {schema!r} is not a plain identifier",
+                        hint="Use letters, digits and underscores, starting with a letter or underscore.")
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
     return create_engine(resolved, connect_args=connect_args, pool_pre_ping=True, **engine_options)
 
