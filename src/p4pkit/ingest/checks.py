@@ -41,6 +41,17 @@ EXPECTED = {
 RESULT_COLUMNS = {"code_system", "code", "value_num", "value_unit"}
 
 
+def expected(arrow_type: pa.DataType) -> str:
+    """What a value of a column type must look like, for messages (also for types added to schemas later)."""
+    if arrow_type in EXPECTED:
+        return EXPECTED[arrow_type]
+    if pa.types.is_integer(arrow_type):
+        return "a whole number"
+    if pa.types.is_floating(arrow_type):
+        return "a number"
+    return f"a {arrow_type} value"
+
+
 def is_system_column(name: str) -> bool:
     return name == "code_system" or name.endswith("_system")
 
@@ -81,7 +92,6 @@ class Validation:
     """The checks of one load: staged sources in, a temporary problems table out."""
 
     def __init__(self, store: Store, sources: list[SourceFile], columns: dict[str, list[str]], replace: bool):
-        self.store = store
         self.con = store.connection
         self.sources = {s.table: s for s in sources}
         self.columns = columns
@@ -155,7 +165,7 @@ class Validation:
     # -- checks on single values -----------------------------------------------------------------
 
     def _value_checks(self, source: SourceFile) -> list[str]:
-        """Missing required values, unparseable values, values outside vocabularies, unknown code systems."""
+        """Missing required values, unparseable values, values outside vocabularies, money beyond the cent."""
         spec = TABLES[source.table]
         raw = source.raw
         present = set(self.columns[source.table])
@@ -179,7 +189,7 @@ class Validation:
                     f"'''' || cast({column} as varchar) || ''' is not one of: {allowed}'",
                 )
             elif field.type != pa.string():
-                check(name, f"{column} is not null and {parsed} is null", quote_literal(f"not {EXPECTED[field.type]}"))
+                check(name, f"{column} is not null and {parsed} is null", quote_literal(f"not {expected(field.type)}"))
             if field.type == MONEY:
                 check(
                     name,
