@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -31,7 +32,18 @@ from p4pkit.synth.tables import care_tables, dates, enrollments_table, patient_i
 from p4pkit.synth.world import World, build_world
 
 Progress = Callable[[str, int, int], None]
-PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+# Columns holding a different value on (nearly) every row: dictionary-encoding them only wastes time.
+UNIQUE_COLUMNS = frozenset({"patient_id", "encounter_id", "event_id", "claim_id", "enrollment_id"})
+
+
+def _parquet_options(name: str) -> dict:
+    dictionary = [c for c in TABLES[name].schema.names if c not in UNIQUE_COLUMNS]
+    return dict(compression="zstd", use_dictionary=dictionary, write_statistics=True)
+
+
+def _write_chunk(writers: dict[str, pq.ParquetWriter], tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        writers[name].write_table(table)
 
 
 def _quiet(step: str, done: int, total: int) -> None:
@@ -94,28 +106,37 @@ def _write_world(params: Params, work: Path, on_progress: Progress) -> dict[str,
     }
     counts = {}
     for name, table in static.items():
-        pq.write_table(table, work / f"{name}.parquet", **PARQUET_OPTIONS)
+        pq.write_table(table, work / f"{name}.parquet", **_parquet_options(name))
         counts[name] = table.num_rows
     on_progress("care", 1, total)
 
-    writers = {name: pq.ParquetWriter(work / f"{name}.parquet", TABLES[name].schema, **PARQUET_OPTIONS)
-               for name in ("encounters", "events", "claim_lines")}
-    offsets = {"encounters": 0, "events": 0, "claim_lines": 0}
-    try:
-        for i, lo in enumerate(chunks):
-            hi = min(lo + params.chunk_size, params.n_patients)
-            rng = rng_for(params, 4, i)
-            s = Slice.of(params, world, pop, lo, hi)
-            enc = draw_encounters(rng, world, s)
-            ev = draw_events(rng, params, world, s, beh, enc)
-            tables = care_tables(rng, world, s, enc, ev, offsets["encounters"], offsets["events"])
-            for name, table in tables.items():
-                writers[name].write_table(table)
-                offsets[name] += table.num_rows
-            on_progress("care", 2 + i, total)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    care = ("encounters", "events", "claim_lines")
+    writers = {name: pq.ParquetWriter(work / f"{name}.parquet", TABLES[name].schema, **_parquet_options(name)) for name in care}
+    offsets = dict.fromkeys(care, 0)
+    # One thread writes chunk k (Arrow releases the GIL) while the next chunk is drawn; a single
+    # writer thread keeps the row order, so the files stay byte-identical for a seed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        try:
+            for i, lo in enumerate(chunks):
+                hi = min(lo + params.chunk_size, params.n_patients)
+                rng = rng_for(params, 4, i)
+                s = Slice.of(params, world, pop, lo, hi)
+                enc = draw_encounters(rng, world, s)
+                ev = draw_events(rng, params, world, s, beh, enc)
+                tables = care_tables(rng, world, s, enc, ev, offsets["encounters"], offsets["events"])
+                for name, table in tables.items():
+                    offsets[name] += table.num_rows
+                if pending is not None:
+                    pending.result()
+                    on_progress("care", 1 + i, total)
+                pending = pool.submit(_write_chunk, writers, tables)
+            if pending is not None:
+                pending.result()
+                on_progress("care", 1 + len(chunks), total)
+        finally:
+            for writer in writers.values():
+                writer.close()
     counts.update(offsets)
     _write_truth(params, world, pop, beh, work / "truth")
     on_progress("done", total, total)
