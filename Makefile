@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
 	$(BIN)/p4p demo --patients $(DEMO_PATIENTS) --seed 42 --out $(DEMO_DIR)
 
 test: $(STAMP)

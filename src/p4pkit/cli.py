@@ -3,7 +3,6 @@ the result. User mistakes (`UserError`) become a readable message and exit code 
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +14,23 @@ from p4pkit import __version__
 from p4pkit.errors import UserError
 from p4pkit.review.commands import review_app
 
+class _UserErrorsExitTwo(typer.core.TyperGroup):
+    """The root command group: a `UserError` from any verb becomes a readable message and exit 2.
+
+    Done at the group rather than around `app()` so that every way of invoking the CLI (the `p4p`
+    script, `python -m`, typer's CliRunner in tests) behaves the same.
+    """
+
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            console.print(f"[bold red]error:[/] {escape(error.render())}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_UserErrorsExitTwo,
     name="p4p",
     help="p4pkit: run pay-for-performance programs end to end, with fairness safeguards.",
     no_args_is_help=True,
@@ -232,15 +247,64 @@ def serve(
 
 
 @app.command()
+def run(
+    program: Path = typer.Argument(..., help="Program file (YAML)."),
+    data: Path = typer.Option(..., "--data", help="Folder of canonical tables, or a DuckDB store file."),
+    out: Path = typer.Option(..., "--out", help="New folder for the run (never overwritten)."),
+    engine: str = typer.Option("duckdb", "--engine", help="Analytic engine."),
+) -> None:
+    """Run a program: attribute, measure, score, pay; write tables, ledger, report.html and manifest.json."""
+    from p4pkit.programs.runner import run_program
+
+    with console.status("running") as status:
+        result = run_program(program, data, out, engine=engine, progress=lambda step: status.update(step))
+    _print_run(result)
+
+
+def _print_run(result) -> None:
+    totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
+    console.print(
+        f"[bold]{escape(result.program_id)}[/]: {result.entities_scored} entities scored, "
+        f"{result.patients_attributed:,} patients attributed; ledger {totals}\n  → {escape(str(result.out_dir))}/report.html"
+    )
+
+
+@app.command()
+def demo(
+    patients: int = typer.Option(20000, "--patients", help="Synthetic patients to generate."),
+    seed: int = typer.Option(42, "--seed", help="Random seed."),
+    out: Path = typer.Option(Path("demo-out"), "--out", help="New folder for the demo's data, store and runs."),
+) -> None:
+    """The make-demo job: generate a synthetic population, load it, check prevalences, run two programs."""
+    from rich.table import Table
+
+    from p4pkit.demo import run_demo
+
+    with console.status("demo") as status:
+        result = run_demo(patients, seed, out, progress=lambda step: status.update(step))
+    counts = Table(title="Loaded into " + str(result.store))
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for name, rows in result.counts.items():
+        counts.add_row(name, f"{rows:,}")
+    console.print(counts)
+    prevalence = Table(title="Prevalence against published targets (sources: docs/synthetic.md)")
+    shown = ("condition", "target", "observed", "tolerance", "ok")
+    for column in shown:
+        prevalence.add_column(column)
+    for row in result.prevalence.select(list(shown)).to_pylist():
+        prevalence.add_row(*[f"{v:.1%}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(prevalence)
+    for run_result in result.runs:
+        _print_run(run_result)
+
+
+@app.command()
 def version() -> None:
     """Print the p4pkit version."""
     print(__version__)
 
 
 def main() -> None:
-    """Entry point of the `p4p` script: runs the app and turns user errors into exit code 2."""
-    try:
-        app()
-    except UserError as error:
-        console.print(f"[bold red]error:[/] {escape(error.render())}", highlight=False, markup=True)
-        sys.exit(2)
+    """Entry point of the `p4p` script."""
+    app()

@@ -37,7 +37,7 @@ def test_one_example_per_model_and_ids_unique():
 
 def test_example_parameters_carry_the_methodology_values():
     qof = load_program(ROOT / "programs" / "qof.yaml")
-    assert (qof.scoring.value_per_point, qof.scoring.total_points) == (Decimal("213.43"), 635)
+    assert (qof.scoring.value_per_point, qof.scoring.total_points) == (Decimal("220.62"), 635)
     hvbp = load_program(ROOT / "programs" / "hvbp.yaml")
     assert (hvbp.funding.withhold_percent, sum(hvbp.scoring.domain_weights.values())) == (2, 100)
     mips = load_program(ROOT / "programs" / "mips.yaml")
@@ -79,13 +79,13 @@ def test_unknown_key_names_file_field_and_line(tmp_path):
 
 
 def test_bad_value_in_a_list_item_points_at_its_line(tmp_path):
-    text = QOF.replace("    weight: 15", "    weight: -1")
+    text = QOF.replace("    weight: 14", "    weight: -1")
     [problem] = problems_of(tmp_path, text)
     assert f"line {line_of(text, 'weight: -1')}, field 'measures[1].weight': Input should be greater than 0" in problem
 
 
 def test_discriminated_union_errors_use_the_file_path_not_the_tag(tmp_path):
-    text = QOF.replace("  value_per_point: 213.43", "  value_per_pont: 213.43")
+    text = QOF.replace("  value_per_point: 220.62", "  value_per_pont: 220.62")
     problems = problems_of(tmp_path, text)
     assert any(f"line {line_of(text, 'value_per_pont')}, field 'scoring.value_per_pont'" in p for p in problems)
     text = QOF.replace("  model: qof", "  model: qoff")
@@ -97,8 +97,8 @@ def test_discriminated_union_errors_use_the_file_path_not_the_tag(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("performance: {start: 2023-04-01, end: 2024-03-31}", "performance: {start: 2023-04-01, end: 2022-03-31}", "is before start"),
-        ("baseline: {start: 2022-04-01, end: 2023-03-31}", "baseline: {start: 2022-04-01, end: 2023-06-30}", "baseline period must end"),
+        ("performance: {start: 2024-04-01, end: 2025-03-31}", "performance: {start: 2024-04-01, end: 2023-03-31}", "is before start"),
+        ("baseline: {start: 2023-04-01, end: 2024-03-31}", "baseline: {start: 2023-04-01, end: 2024-06-30}", "baseline period must end"),
         ("  supplemental_pool: 853826715", "  supplemental_pool: 0", "funding must say where the money comes from"),
         ("  rule: every GMS/PMS", "  entities: [P1]\n  rule: every GMS/PMS", "exactly one of 'entities'"),
         ("  min_denominator: 30", "  min_denominator: 0", "greater than or equal to 1"),

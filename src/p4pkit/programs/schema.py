@@ -269,6 +269,11 @@ class SharedSavingsScoring(Section):
     loss_cap_percent: Percent | None = None
     sequestration_percent: Percent = Decimal(0)
     quality_gate: str | None = None
+    # For runs on patient-level data: the quality score (percent) at which savings are shared at the
+    # full rate (None: no gate), and the cap on risk-score growth between baseline and performance
+    # years applied to the benchmark (MSSP caps HCC growth at 3% [K]).
+    quality_standard_percent: Percent | None = None
+    risk_growth_cap_percent: Percent = Decimal(3)
 
     @model_validator(mode="after")
     def _losses_together(self) -> SharedSavingsScoring:

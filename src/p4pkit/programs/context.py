@@ -1,0 +1,127 @@
+"""The run context: everything a scoring model needs, computed once from a program file and a store.
+
+A run follows the house plan's one-way flow: attribution (who answers for each patient), measures
+(patient results in the baseline and performance periods), per-entity summaries, then the
+statistical safeguards every model should see — empirical-Bayes shrinkage and reliability for
+proportion measures, and whether each entity clears the program's publication floors. Scoring
+models (`programs/bindings/`) read this context and never recompute it, so every model in a run
+sees the same attribution and the same measured performance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from p4pkit.attribution import attribute
+from p4pkit.errors import UserError
+from p4pkit.measures import Period, run_measures, summarise
+from p4pkit.programs.schema import Program
+from p4pkit.risk.reliability import meets_publication_rules
+from p4pkit.risk.shrinkage import shrink
+from p4pkit.store import Store
+
+PERIODS = ("baseline", "performance")
+
+
+@dataclass
+class RunContext:
+    """Attribution, patient results and entity summaries for both periods of one program."""
+
+    program: Program
+    store: Store
+    periods: dict[str, Period]
+    attribution: dict[str, pa.Table]
+    patient_results: pa.Table
+    entity_measures: pd.DataFrame
+    participants: frozenset[str]
+
+    def measure(self, measure_id: str, period: str = "performance") -> pd.DataFrame:
+        """The entity summary of one measure in one period (first population group)."""
+        table = self.entity_measures
+        return table[(table.measure_id == measure_id) & (table.period == period) & (table.group_index == 0)]
+
+    @property
+    def patients_attributed(self) -> int:
+        """How many patients have an entity in the performance period."""
+        return int(pc.sum(pc.is_valid(self.attribution["performance"]["entity_id"])).as_py() or 0)
+
+    def attributed(self, period: str = "performance") -> pd.DataFrame:
+        """Attributed patients (patient_id, entity_id) in a period."""
+        table = self.attribution[period].select(["patient_id", "entity_id"]).to_pandas()
+        return table[table.entity_id.notna()]
+
+
+def _period(program: Program, name: str) -> Period:
+    window = getattr(program.dates, name)
+    return Period(window.start, window.end)
+
+
+def _attribution(program: Program, store: Store, period: Period) -> pa.Table:
+    rule = program.attribution.model_dump(exclude_none=True)
+    name = rule.pop("rule")
+    return attribute(store, name, period, **rule)
+
+
+def _with_entities(results: pa.Table, attribution: pa.Table, period: str) -> pa.Table:
+    """Patient results with the patient's attributed entity; unattributed patients are dropped."""
+    entities = attribution.filter(pc.is_valid(attribution["entity_id"]))
+    position = pc.index_in(results["patient_id"], value_set=entities["patient_id"])
+    # (a lookup rather than Table.join: Arrow joins cannot carry the list-typed evidence columns)
+    kept = pc.is_valid(position)
+    results = results.filter(kept).append_column("entity_id", pc.take(entities["entity_id"], position.filter(kept)))
+    return results.append_column("period", pa.array([period] * results.num_rows, pa.string()))
+
+
+def _add_shrinkage(summary: pd.DataFrame, min_denominator: int, min_reliability: float | None) -> pd.DataFrame:
+    """Shrunken rate, credible interval, reliability and the publication flag, per measure and period.
+
+    Only proportion measures with at least two entities are shrunk; other rows keep NaN and are
+    publishable on the denominator floor alone.
+    """
+    summary = summary.copy()
+    for column in ("shrunk_rate", "shrunk_lower", "shrunk_upper", "reliability"):
+        summary[column] = np.nan
+    keys = ["measure_id", "group_index", "period"]
+    for _, rows in summary[summary.scoring == "proportion"].groupby(keys):
+        eligible = rows.performance_denominator.to_numpy(float)
+        if (eligible > 0).sum() < 2:
+            continue
+        fitted = shrink(rows.numerator.to_numpy(float), eligible)
+        summary.loc[rows.index, "shrunk_rate"] = fitted.shrunk
+        summary.loc[rows.index, "shrunk_lower"] = fitted.lower
+        summary.loc[rows.index, "shrunk_upper"] = fitted.upper
+        summary.loc[rows.index, "reliability"] = fitted.reliability
+    reliability = summary.reliability.fillna(1.0).to_numpy()
+    summary["publishable"] = meets_publication_rules(
+        summary.performance_denominator.to_numpy(), reliability, min_denominator, min_reliability or 0.0
+    )
+    return summary
+
+
+def build_context(program: Program, store: Store) -> RunContext:
+    """Attribute, measure and summarise both periods of `program` over `store`."""
+    measure_ids = [m.id for m in program.measures]
+    periods = {name: _period(program, name) for name in PERIODS}
+    attribution, parts = {}, []
+    for name, period in periods.items():
+        attribution[name] = _attribution(program, store, period)
+        results = run_measures(store, measure_ids, period)
+        parts.append(_with_entities(results, attribution[name], name))
+    patient_results = pa.concat_tables(parts)
+    if patient_results.num_rows == 0:
+        raise UserError(
+            f"program '{program.id}' measured nobody",
+            hint="Check that the data cover the baseline and performance periods and that attribution assigns patients.",
+        )
+    summary = summarise(patient_results, by=["entity_id", "period"]).to_pandas()
+    entity_measures = _add_shrinkage(summary, program.publication.min_denominator, program.publication.min_reliability)
+    attributed = set(attribution["performance"]["entity_id"].drop_null().to_pylist())
+    listed = program.participants.entities
+    participants = frozenset(attributed if listed is None else set(listed) & attributed)
+    return RunContext(program, store, periods, attribution, patient_results, entity_measures, participants)
+

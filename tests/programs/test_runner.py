@@ -1,0 +1,121 @@
+"""`p4p run` end to end on a small synthetic population: outputs, money, determinism, atomicity."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from p4pkit.cli import app
+from p4pkit.errors import UserError
+from p4pkit.ingest import load_folder
+from p4pkit.programs.runner import run_program
+from p4pkit.synth import generate
+
+PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
+TABLES = ("attribution", "patient_measures", "entity_measures", "entity_scores", "payments")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("world")
+    generate(2500, 11, folder / "data")
+    load_folder(folder / "data", folder / "store.duckdb")
+    return folder / "store.duckdb"
+
+
+@pytest.fixture(scope="module")
+def qof_run(store, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "qof"
+    run_program(PROGRAMS / "qof.yaml", store, out)
+    return out
+
+
+def test_a_run_writes_every_contract_table_the_report_and_the_manifest(qof_run):
+    for name in TABLES:
+        assert (qof_run / f"{name}.parquet").is_file(), name
+    manifest = json.loads((qof_run / "manifest.json").read_text())
+    assert manifest["program_id"] == "qof-2024-25" and manifest["engine"] == "duckdb"
+    assert len(manifest["program_sha256"]) == 64 and manifest["inputs_sha256"]
+    html = (qof_run / "report.html").read_text()
+    assert "Ledger" in html and "Measure QOF_DM_HBA1C58" in html and "window.vegaEmbed" in html
+    assert not any(p.name.startswith(".qof.") for p in qof_run.parent.iterdir())
+
+
+def test_qof_points_follow_the_formula_from_the_measured_counts(qof_run):
+    measures = pd.read_parquet(qof_run / "entity_measures.parquet")
+    scores = pd.read_parquet(qof_run / "entity_scores.parquet")
+    row = scores[(scores.component == "QOF_HYP_BP140") & (scores.points > 0)].iloc[0]
+    m = measures[(measures.measure_id == "QOF_HYP_BP140") & (measures.period == "performance") & (measures.entity_id == row.entity_id)].iloc[0]
+    achievement = 100 * m.numerator / (m.denominator - m.exclusions - m.exceptions)
+    expected_points = 14 * min(1.0, max(0.0, (achievement - 40) / (77 - 40)))  # HYP thresholds 40-77%
+    assert row.value == pytest.approx(achievement)
+    assert row.points == pytest.approx(expected_points)
+
+
+def test_payments_add_up_to_the_ledger_and_stay_within_the_pot(qof_run):
+    payments = pq.read_table(qof_run / "payments.parquet").to_pandas()
+    ledger = json.loads((qof_run / "ledger.json").read_text())
+    paid = sum(payments.amount, Decimal(0))
+    assert str(paid) == ledger["totals"]["paid"]
+    assert paid <= Decimal(ledger["totals"]["funded"])
+    assert set(payments.kind) == {"bonus"}
+    totals = pd.read_parquet(qof_run / "entity_scores.parquet").query("component == 'total'")
+    assert totals.score.sum() == pytest.approx(float(paid), abs=0.01)
+
+
+def test_the_same_inputs_give_identical_tables(store, qof_run, tmp_path):
+    again = tmp_path / "again"
+    run_program(PROGRAMS / "qof.yaml", store, again)
+    for name in TABLES:
+        assert pq.read_table(again / f"{name}.parquet").equals(pq.read_table(qof_run / f"{name}.parquet")), name
+
+
+def test_an_interrupted_run_leaves_no_trace(store, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("p4pkit.reports.run_report.write_run_report", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_program(PROGRAMS / "qof.yaml", store, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_run_folder_is_never_overwritten(store, qof_run):
+    with pytest.raises(UserError, match="already exists"):
+        run_program(PROGRAMS / "qof.yaml", store, qof_run)
+
+
+def test_shared_savings_run_matches_a_benchmark_worked_from_the_claims(store, tmp_path):
+    out = tmp_path / "mssp"
+    run_program(PROGRAMS / "mssp.yaml", store, out)
+    attribution = pd.read_parquet(out / "attribution.parquet")
+    scores = pd.read_parquet(out / "entity_scores.parquet")
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert Decimal(ledger["totals"]["paid"]) <= Decimal(ledger["totals"]["funded"]) or ledger["totals"]["recovered"] != "0"
+    from p4pkit.store import Store
+
+    with Store(store, read_only=True) as s:
+        claims = s.arrow("claim_lines").to_pandas()
+    claims["year"] = pd.to_datetime(claims.service_start).dt.year
+    performance = attribution[(attribution.period == "performance") & attribution.entity_id.notna()]
+    entity = performance.entity_id.value_counts().index[0]
+    members = set(performance[performance.entity_id == entity].patient_id)
+    spent = claims[(claims.year == 2025) & claims.patient_id.isin(members)].allowed_amount.map(float).sum()
+    detail = scores[(scores.entity_id == entity) & (scores.component == "total")].detail.iloc[0]
+    assert f"expenditure {spent:,.2f}" in detail
+    assert f"{len(members)} assigned" in detail
+
+
+def test_cli_reports_a_bad_program_file_without_a_traceback(tmp_path, store):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((PROGRAMS / "qof.yaml").read_text().replace("voluntary: true", "voluntary: maybe"))
+    result = CliRunner().invoke(app, ["run", str(bad), "--data", str(store), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
