@@ -10,6 +10,7 @@ nothing in the input (nor, when loading, in the store) is a referential-integrit
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ class Resource:
         return str(self.located.resource.get("id") or "")
 
     def where(self, path: str) -> tuple[str, int | None, str]:
-        return self.located.file, self.located.row, f"{self.type}.{path}"
+        # Interned: every row keeps its location, and the same few paths recur in every row.
+        return self.located.file, self.located.row, sys.intern(f"{self.type}.{path}")
 
     def problem(self, path: str, reason: str) -> None:
         file, row, column = self.where(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 
 from p4pkit.model.codes import KNOWN, canonical_system
@@ -68,13 +69,17 @@ def timing(resource: dict, stem: str) -> tuple[dt.datetime | None, dt.datetime |
     return period(resource.get(f"{stem}Period"))
 
 
+# One shared string per code system: a bulk export repeats the same few URIs millions of times.
+_system = lru_cache(maxsize=1024)(canonical_system)
+
+
 def coding(concept: dict | None) -> tuple[str, str] | None:
     """The (system, code) of a CodeableConcept: the first coding from a known code system, else
     the first coding that has both; a QI-Core not-done value set when the concept names one."""
     if not concept:
         return None
     pairs = [
-        (canonical_system(c["system"]), str(c["code"]))
+        (_system(c["system"]), str(c["code"]))
         for c in concept.get("coding", ())
         if c.get("system") and c.get("code") is not None
     ]
@@ -157,7 +162,7 @@ def days(quantity: dict | None) -> float | None:
     return number(quantity["value"]) * DAYS_PER_UNIT[unit]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """A FHIR reference still to be resolved to a canonical id once every input has been read.
 
