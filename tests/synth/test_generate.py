@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from datetime import date
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import p4pkit.synth.writer as writer
+from p4pkit.cli import main
 from p4pkit.errors import UserError
 from p4pkit.model.schemas import TABLES
 from p4pkit.synth import BEHAVIOURS, generate
@@ -35,7 +35,7 @@ def test_same_seed_gives_byte_identical_output_and_another_seed_does_not(tmp_pat
     assert {f"{name}.parquet" for name in ("patients", "events", "encounters", "claim_lines")} <= differing
 
 
-def test_chunking_gives_the_same_patients_whatever_the_progress_callback(tmp_path):
+def test_progress_is_reported_for_each_stage_and_chunk_in_order(tmp_path):
     steps = []
     generate(1_200, 5, tmp_path / "w", chunk_size=500, on_progress=lambda step, done, total: steps.append((done, total)))
     assert steps[0] == (0, 5) and steps[-1] == (5, 5)  # 3 chunks + 2 stages
@@ -83,25 +83,29 @@ def test_an_existing_non_empty_folder_is_refused(tmp_path):
     assert (tmp_path / "w" / "keep.txt").read_text() == "mine"
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-c", "from p4pkit.cli import main; main()", "synth", *args],
-                          capture_output=True, text=True)
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run `p4p synth ...` through the real entry point, in process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["p4p", "synth", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code or 0, captured.out, captured.err
 
 
-def test_cli_writes_the_world_and_prints_the_prevalence_report(tmp_path):
-    done = run_cli("--patients", "600", "--seed", "9", "--out", str(tmp_path / "w"), "--behaviours", "upcoding,program_effect",
-                   "--program-start", "2024-04-01")
-    assert done.returncode == 0, done.stderr
-    assert "hypertension" in done.stdout and "claim_lines" in done.stdout
-    assert "P0000" not in done.stdout + done.stderr  # no patient identifiers on screen
+def test_cli_writes_the_world_and_prints_the_prevalence_report(tmp_path, monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys, "--patients", "600", "--seed", "9", "--out", str(tmp_path / "w"),
+                             "--behaviours", "upcoding,program_effect", "--program-start", "2024-04-01")
+    assert code == 0, err
+    assert "hypertension" in out and "claim_lines" in out
+    assert "P0000" not in out + err  # no patient identifiers on screen
     params = json.loads((tmp_path / "w" / "truth" / "params.json").read_text())
     assert params["behaviours"] == ["program_effect", "upcoding"] and params["program_start"] == "2024-04-01"
 
 
-def test_cli_user_error_exits_2_without_traceback(tmp_path):
-    done = run_cli("--patients", "600", "--out", str(tmp_path / "w"), "--behaviours", "gaming")
-    assert done.returncode == 2
-    assert "unknown behaviour(s): gaming" in done.stderr and "Traceback" not in done.stderr
+def test_cli_user_error_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "--patients", "600", "--out", str(tmp_path / "w"), "--behaviours", "gaming")
+    assert code == 2
+    assert "unknown behaviour(s): gaming" in err and "Traceback" not in err
 
 
 def test_clinician_ids_are_valid_npis():
