@@ -27,8 +27,9 @@ def test_same_seed_gives_byte_identical_output_and_another_seed_does_not(tmp_pat
     generate(1_500, 3, again, behaviours=BEHAVIOURS)
     generate(1_500, 4, other, behaviours=BEHAVIOURS)
     expected = {f"{name}.parquet" for name in TABLES} | {
-        f"truth/{name}" for name in ("practices.parquet", "hospitals.parquet", "clinicians.parquet", "conditions.parquet",
-                                     "patients.parquet", "behaviours.parquet", "behaviour_patients.parquet", "params.json")}
+        f"truth/{name}" for name in ("practices.parquet", "hospitals.parquet", "clinician_groups.parquet", "clinicians.parquet",
+                                     "conditions.parquet", "patients.parquet", "behaviours.parquet",
+                                     "behaviour_patients.parquet", "params.json")}
     assert set(files(first)) == expected
     assert files(first) == files(again)
     differing = {name for name, data in files(first).items() if files(other)[name] != data}

@@ -108,6 +108,18 @@ def test_true_practice_quality_moves_lab_control_and_admissions(world):
     assert admissions.corr(quality.reindex(admissions.index)) < -0.2
 
 
+def test_every_provider_has_a_true_quality_and_clinicians_inherit_their_organizations(world):
+    clinicians = world["truth/clinicians"]
+    organizations = pd.concat([world[f"truth/{name}"][["organization_id", "true_quality"]]
+                               for name in ("practices", "hospitals", "clinician_groups")]).set_index("organization_id")
+    assert set(clinicians["clinician_id"]) == set(world["clinicians"]["clinician_id"])
+    inherited = clinicians["organization_id"].map(organizations["true_quality"])
+    assert inherited.notna().all() and (inherited == clinicians["group_true_quality"]).all()
+    assert 0.6 < clinicians["true_quality"].corr(clinicians["group_true_quality"]) < 0.99
+    groups = world["organizations"].query("kind == 'clinician_group'")
+    assert set(groups["organization_id"]) == set(world["truth/clinician_groups"]["organization_id"])
+
+
 def test_codes_come_from_the_official_value_sets_with_their_system(world):
     events = world["events"]
     pairs = set(zip(events["code_system"], events["code"]))

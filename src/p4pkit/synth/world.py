@@ -71,6 +71,7 @@ class World:
     clinicians: dict
     truth_practices: dict
     truth_hospitals: dict
+    truth_groups: dict
     truth_clinicians: dict
 
 
@@ -177,6 +178,8 @@ def build_world(params: Params) -> World:
         "aco_id": practice_parent,
     }
     truth_hospitals = {"organization_id": hospital_ids, "true_quality": hosp_quality}
+    truth_groups = {"organization_id": group_ids, "specialty": np.array(SPECIALTIES)[np.arange(n_groups) // groups_per_spec],
+                    "true_quality": group_quality}
     truth_clinicians = {
         "clinician_id": clinician_ids,
         "organization_id": clin_org,
@@ -189,7 +192,8 @@ def build_world(params: Params) -> World:
         hospital_quality=hosp_quality, clinician_ids=clinician_ids, clinician_quality=clin_quality,
         pc_offsets=pc_offsets, spec_offsets=spec_offsets, spec_group=spec_group, hosp_offsets=hosp_offsets,
         group_ids=group_ids, organizations=organizations, clinicians=clinicians,
-        truth_practices=truth_practices, truth_hospitals=truth_hospitals, truth_clinicians=truth_clinicians,
+        truth_practices=truth_practices, truth_hospitals=truth_hospitals, truth_groups=truth_groups,
+        truth_clinicians=truth_clinicians,
     )
 
 

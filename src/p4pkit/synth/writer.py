@@ -151,6 +151,7 @@ def _write_truth(params: Params, world: World, pop: Population, beh: Behaviours,
         practices[name] = beh.practices[name]
     pq.write_table(pa.table(practices), truth / "practices.parquet")
     pq.write_table(pa.table(world.truth_hospitals), truth / "hospitals.parquet")
+    pq.write_table(pa.table(world.truth_groups), truth / "clinician_groups.parquet")
     pq.write_table(pa.table(world.truth_clinicians), truth / "clinicians.parquet")
 
     who, k = np.nonzero(pop.conditions)
