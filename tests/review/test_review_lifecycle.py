@@ -218,6 +218,20 @@ def test_free_text_may_not_repeat_the_patient_identifier(engine, people):
         lifecycle.record_exception(s, run_id, people.clinician, PATIENT, "CMS122", f"hospice ({PATIENT})")
 
 
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (lambda s, run, doc: lifecycle.file_dispute(s, run, doc, "CMS122", " ", ""), "a dispute needs element and reason"),
+        (lambda s, run, doc: lifecycle.record_exception(s, run, doc, "", "CMS122", "hospice"), "an exception needs patient_id"),
+        (lambda s, run, doc: lifecycle.comment(s, run, doc, "  "), "a comment needs text"),
+    ],
+)
+def test_empty_fields_are_refused(engine, people, action, message):
+    run_id, _ = run_in_state(engine, people, "review_open")
+    with pytest.raises(UserError, match=message), session_scope(engine) as s:
+        action(s, run_id, people.clinician)
+
+
 def test_a_run_is_registered_once_and_unknown_ids_are_user_errors(engine, people):
     with session_scope(engine) as s:
         run = lifecycle.register_run(s, "payer-run-88", "qof-2026", people.admin)

@@ -138,6 +138,7 @@ def file_dispute(
     repeats arrive at the same moment on different connections.
     """
     require_role(actor, REVIEWERS, "file a dispute")
+    _required("a dispute", measure_id=measure_id, element=element, reason=reason)
     key = idempotency_key or uuid.uuid4().hex
     existing = _dispute_by_key(session, key)
     if existing is not None:
@@ -153,7 +154,10 @@ def file_dispute(
             session.add(dispute)
     except IntegrityError:
         # Another connection committed the same key between our look-up and our insert.
-        return _same_submission(_dispute_by_key(session, key), run_id, actor, measure_id, element, patient_id)
+        existing = _dispute_by_key(session, key)
+        if existing is None:
+            raise
+        return _same_submission(existing, run_id, actor, measure_id, element, patient_id)
     record_event(session, actor.username, "dispute.file", "dispute", dispute.id, run_id=run.id, patient_id=patient_id,
                  detail={"measure_id": measure_id, "element": element})
     return dispute
@@ -164,6 +168,7 @@ def record_exception(
 ) -> PatientException:
     """Record a clinician's exception for one patient and measure during the review window."""
     require_role(actor, REVIEWERS, "record an exception")
+    _required("an exception", patient_id=patient_id, measure_id=measure_id, reason=reason)
     run = _open_for_review(session, run_id, "record an exception", now)
     _no_patient_id_in_text(reason, patient_id, "reason")
     exception = PatientException(run_id=run.id, recorded_by=actor.username, patient_id=patient_id, measure_id=measure_id, reason=reason)
@@ -177,6 +182,7 @@ def record_exception(
 def comment(session: Session, run_id: int, actor: User, text: str, dispute_id: int | None = None) -> Comment:
     """Add a remark to a run (or to one of its disputes) while the run can still change."""
     require_role(actor, ADMIN + REVIEWERS, "comment on a run")
+    _required("a comment", text=text)
     run = get_run(session, run_id, lock=True, shared=True)
     _require_state(run, ("computed", "review_open", "review_closed"), "take comments")
     if dispute_id is not None and session.scalar(select(Dispute.run_id).where(Dispute.id == dispute_id)) != run.id:
@@ -367,6 +373,12 @@ def _same_submission(
             hint="Use a new key for each new submission; repeat a key only to repeat the same submission.",
         )
     return existing
+
+
+def _required(what: str, **fields: str | None) -> None:
+    missing = [name for name, value in fields.items() if not (value and value.strip())]
+    if missing:
+        raise UserError(f"{what} needs {' and '.join(missing)}", hint=f"Fill in {', '.join(missing)}.")
 
 
 def _no_patient_id_in_text(text: str, patient_id: str | None, field: str) -> None:
