@@ -68,4 +68,5 @@ def test_cli_unknown_measure_exits_2(tmp_path: Path):
     result = CliRunner().invoke(
         app, ["measure", "run", "--measures", "CMS1", "--data", str(tmp_path / "none.duckdb"), "--period", "2025-01-01:2025-12-31", "--out", str(tmp_path)]
     )
-    assert isinstance(result.exception, UserError)
+    assert result.exit_code == 2
+    assert "unknown measure 'CMS1'" in result.output and "Traceback" not in result.output

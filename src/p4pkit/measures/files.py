@@ -1,8 +1,9 @@
 """Measures over files: open a data folder or DuckDB file, run, and write Parquet atomically.
 
 The input is never modified: a folder of canonical CSV/Parquet tables is validated and loaded into a
-temporary store (the same checks as `p4p load`), and a DuckDB store file is attached read-only
-beneath an in-memory store, which also holds the value set table the run needs.
+temporary store (the same checks as `p4p load`), and a DuckDB store file is opened read-only (a
+run only reads the store; value sets come from the store's table if it has one, else from the
+packaged expansions in memory).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from p4pkit.errors import UserError
-from p4pkit.measures.runner import run_measures
+from p4pkit.measures.runner import resolve_measures, run_measures
 from p4pkit.measures.summary import summarise
 from p4pkit.measures.timing import Period
-from p4pkit.model.schemas import TABLES
 from p4pkit.store import Store
 
 
@@ -39,17 +39,11 @@ def open_data(data: str | Path) -> Iterator[Store]:
         return
     if not data.is_file():
         raise UserError(f"data not found: {data}", hint="Pass a folder of canonical tables or a DuckDB store file.")
-    with Store() as store:
-        try:
-            store.connection.execute(f"attach '{data.as_posix()}' as source (read_only)")
-        except Exception as error:  # DuckDB raises its own types for non-database files
-            raise UserError(f"{data} is not a DuckDB store ({error.__class__.__name__})") from None
-        present = {row[0] for row in store.connection.sql(
-            "select table_name from information_schema.tables where table_catalog = 'source'"
-        ).fetchall()}
-        for name in TABLES:
-            if name in present:
-                store.connection.execute(f'create view "{name}" as select * from source."{name}"')
+    try:
+        store = Store(data, read_only=True)
+    except Exception as error:  # DuckDB raises its own types for files that are not databases
+        raise UserError(f"{data} is not a DuckDB store ({error.__class__.__name__})") from None
+    with store:
         yield store
 
 
@@ -68,9 +62,12 @@ def run_measure_files(
     data: str | Path, measure_ids: list[str], period: Period | str, out: str | Path, valueset_dir: str | Path | None = None
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
-    measure and group) into `out`. Returns both tables."""
+    measure and group) into `out`. Returns both tables. Measure ids and the period are checked
+    before any data is read, so a typo fails fast."""
+    measures = resolve_measures(measure_ids)
+    period = Period.parse(period) if isinstance(period, str) else period
     with open_data(data) as store:
-        results = run_measures(store, measure_ids, period, valueset_dir)
+        results = run_measures(store, measures, period, valueset_dir)
     tables = {"patient_results": results, "summary": summarise(results)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -58,18 +58,22 @@ class CompileContext:
     """What criteria compile against: the period, the canonical tables as Ibis expressions, and a
     cache so a building block shared by several measures becomes one sub-expression."""
 
-    def __init__(self, store: Store, period: Period):
+    def __init__(self, store: Store, period: Period, valueset_dir: str | Path | None = None):
         for name in ("patients", "events", "encounters"):
             if not store.has_table(name):
                 raise UserError(f"the store has no '{name}' table", hint="Load canonical tables first (p4p load).")
-        if not store.has_table(valuesets.TABLE):
-            valuesets.load_valuesets(store)
         self.period = period
         self._store = store
         self.patients = store.table("patients")
         self.events = store.table("events")
         self.encounters = store.table("encounters")
-        self.valuesets = store.table(valuesets.TABLE)
+        # Value sets: the store's table when the user loaded one (`model.valuesets.load_valuesets`),
+        # else the packaged ones in memory, so a run never writes to the store it reads; a
+        # `valueset_dir` adds to or overrides the packaged value sets.
+        if valueset_dir is None and store.has_table(valuesets.TABLE):
+            self.valuesets = store.table(valuesets.TABLE)
+        else:
+            self.valuesets = ibis.memtable(valuesets.valueset_table(valueset_dir))
         self._cache: dict[Criterion, ibis.Table] = {}
 
     def table(self, name: str) -> ibis.Table:
@@ -161,7 +165,9 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
     )
 
 
-def _resolve(measure_ids: Iterable[str | Measure]) -> list[Measure]:
+def resolve_measures(measure_ids: Iterable[str | Measure]) -> list[Measure]:
+    """Library measures by id (case-insensitive) or `Measure` objects as given; an unknown id is a
+    user mistake naming the known ones."""
     from p4pkit.measures.library import LIBRARY
 
     resolved = []
@@ -180,13 +186,12 @@ def run_measures(
 ) -> pa.Table:
     """The long patient x measure x group table (schema `RESULTS_SCHEMA`), one row per patient in
     each group's initial population. `measure_ids` names library measures ("CMS122") or passes
-    `Measure` objects; `valueset_dir` adds or overrides value sets before running."""
+    `Measure` objects; `valueset_dir` adds or overrides value sets for this run. The store is only
+    read."""
     if isinstance(period, str):
         period = Period.parse(period)
-    measures = _resolve(measure_ids)
-    if valueset_dir is not None:
-        valuesets.load_valuesets(store, valueset_dir)
-    ctx = CompileContext(store, period)
+    measures = resolve_measures(measure_ids)
+    ctx = CompileContext(store, period, valueset_dir)
     parts = [_group_results(m, i, g, ctx) for m in measures for i, g in enumerate(m.groups)]
     if not parts:
         return RESULTS_SCHEMA.empty_table()

@@ -38,7 +38,8 @@ def _allowed_codes(ctx, valuesets: tuple[str, ...], codes: tuple[Code, ...]) -> 
     parts = []
     if valuesets:
         vs = ctx.valuesets
-        parts.append(vs.filter(vs.valueset_oid.isin(valuesets)).select(vs_system=vs.system, vs_code=vs.code))
+        chosen = vs.filter(vs.valueset_oid.isin(valuesets)).select(vs_system=vs.system, vs_code=vs.code)
+        parts.append(chosen.cast({"vs_system": "string", "vs_code": "string"}))
     if codes:
         parts.append(
             ibis.memtable({"vs_system": [c[0] for c in codes], "vs_code": [c[1] for c in codes]}).cast(

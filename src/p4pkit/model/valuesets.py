@@ -10,6 +10,7 @@ OID by OID, so a newer VSAC release can be dropped in without touching code.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -76,9 +77,15 @@ def read_valueset_folder(folder: str | Path) -> dict[str, list[tuple[str, str]]]
     return found
 
 
+@cache
+def _packaged() -> dict[str, list[tuple[str, str]]]:
+    """The packaged expansions, read once per process (they ship with the code)."""
+    return read_valueset_folder(PACKAGED)
+
+
 def valueset_table(extra: str | Path | None = None) -> pa.Table:
     """The packaged value sets, with those in `extra` added or replacing packaged ones by OID."""
-    sets = read_valueset_folder(PACKAGED)
+    sets = dict(_packaged())
     if extra is not None:
         sets.update(read_valueset_folder(extra))
     rows = sorted({(oid, system, code) for oid, codes in sets.items() for system, code in codes})
