@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from p4pkit.cli import app
+from p4pkit.cli import app, main
 from p4pkit.errors import UserError
 from p4pkit.ingest.fhir import load_fhir
 from p4pkit.model.schemas import TABLES
 from p4pkit.store import Store
-
-P4P = Path(sys.executable).with_name("p4p")
-
 
 def _write(folder: Path, name: str, resources: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,13 +91,13 @@ def test_measure_run_over_fhir_writes_measurereports(tmp_path, shared_data):
     ]
 
 
-def test_measure_run_over_bad_fhir_exits_2_without_traceback(tmp_path):
+def test_measure_run_over_bad_fhir_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
     _write(tmp_path / "fhir", "Observation.ndjson", [_observation("o1", "nobody", 1)])
-    run = subprocess.run(
-        [P4P, "measure", "run", "--measures", "CMS165", "--fhir", tmp_path / "fhir", "--period", "2025-01-01:2025-12-31", "--out", tmp_path / "out"],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 2
-    assert "Traceback" not in run.stderr and "Observation.subject" in run.stderr
+    arguments = ["measure", "run", "--measures", "CMS165", "--fhir", str(tmp_path / "fhir"), "--period", "2025-01-01:2025-12-31"]
+    monkeypatch.setattr(sys, "argv", ["p4p", *arguments, "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr and "Observation.subject" in stderr
     assert not (tmp_path / "out").exists()
