@@ -8,14 +8,14 @@ same steps, so one runner (`p4pkit.measures.runner`) serves every measure in the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from p4pkit.measures.criteria import Criterion
 from p4pkit.measures.observations import Observation
 
 SCORINGS = frozenset({"proportion", "ratio", "continuous-variable", "outcome"})
 IMPROVEMENT = frozenset({"increase", "decrease"})
-# Supplemental data every measure can be broken down by (`runner.with_supplemental`).
+# Supplemental data every measure is reported with (`supplemental.with_supplemental`).
 SUPPLEMENTAL = ("age_band", "sex", "ethnicity", "deprivation_quintile", "payer")
 
 
@@ -67,7 +67,6 @@ class Measure:
     scoring: str
     groups: tuple[Group, ...]
     source: str
-    supplemental: tuple[str, ...] = field(default=SUPPLEMENTAL)
     # Reported rate = observed ratio x this (1,000 for "per 1,000 member-years").
     rate_multiplier: float = 1.0
 

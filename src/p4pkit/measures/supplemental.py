@@ -14,7 +14,7 @@ from datetime import date
 import ibis
 import pyarrow as pa
 
-from p4pkit.measures.definition import Measure
+from p4pkit.measures.definition import SUPPLEMENTAL, Measure
 from p4pkit.measures.runner import CompileContext
 from p4pkit.measures.timing import Period
 from p4pkit.store import Store
@@ -58,6 +58,7 @@ def with_supplemental(store: Store, results: pa.Table, measures: Iterable[Measur
         joined = rows.left_join(people, rows.patient_id == people.s_patient).drop("s_patient")
         payer = _payer(store, end)
         joined = joined.left_join(payer, joined.patient_id == payer.p_patient).drop("p_patient")
+        joined = joined.select(*results.column_names, *SUPPLEMENTAL)
         strata = []
         for measure_id, index in sorted({(r["measure_id"], r["group_index"]) for r in results.select(["measure_id", "group_index"]).to_pylist()}):
             for name, criterion in known[measure_id].groups[index].stratifiers:
