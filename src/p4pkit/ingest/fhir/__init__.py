@@ -31,9 +31,8 @@ from p4pkit.model.schemas import TABLES
 from p4pkit.store import Store
 
 MAPPERS = {**administrative.MAPPERS, **clinical.MAPPERS}
-SUPPORTED = tuple(sorted(MAPPERS))
 
-__all__ = ["SUPPORTED", "fhir_store", "load_fhir", "read_fhir", "read_resources"]
+__all__ = ["fhir_store", "load_fhir", "read_fhir", "read_resources"]
 
 
 def _finish(reading: Reading, known: KnownIds | None) -> dict[str, pa.Table]:

@@ -47,9 +47,6 @@ class Columns:
         self.names = frozenset(self.data)
         self.where: list[tuple[str, int | None, str]] = []
 
-    def __len__(self) -> int:
-        return len(self.where)
-
     def add(self, where: tuple[str, int | None, str], **values: object) -> int:
         """Append a row (columns not named are null); returns its index."""
         if not self.names.issuperset(values):
