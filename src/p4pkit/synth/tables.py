@@ -113,7 +113,7 @@ def enrollments_table(params: Params, world: World, pop: Population) -> pa.Table
 
     total = n + len(who)
     return conform("enrollments", {
-        "enrollment_id": ids("EN", np.arange(total), 9),
+        "enrollment_id": ids("ENR", np.arange(total), 9),
         "patient_id": patient_ids(np.concatenate([patient, who])),
         "kind": vocab(("practice_list", "payer"), np.concatenate([np.zeros(n, np.int64), np.ones(len(who), np.int64)])),
         "organization_id": pa.concat_arrays([
@@ -125,7 +125,6 @@ def enrollments_table(params: Params, world: World, pop: Population) -> pa.Table
         "end_date": dates(np.concatenate([reg_end, np.where(closed, end, 0)]), np.concatenate([~left, ~closed])),
         "end_reason": pa.array(np.concatenate([reason, payer_reason]), pa.string()),
     })
-
 
 
 def _type_column(attribute: str, type_index: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
