@@ -1,6 +1,6 @@
 """Benchmark `p4pkit.ingest.load_folder`: rows per second and peak memory (RSS), as JSON.
 
-Usage: python bench/ingest.py [N_PATIENTS ...]   (default: 20000 200000)
+Usage: python bench/ingest.py [--memory-limit SIZE] [N_PATIENTS ...]   (default: 20000 200000)
 
 For each size the synthetic generator writes a world as Parquet; the same tables are also written
 as CSV (DuckDB COPY). Each load runs in a fresh child process into a new store, so its peak RSS
@@ -21,7 +21,7 @@ CHILD = """
 import json, resource, sys, time
 from p4pkit.ingest import load_folder
 started = time.perf_counter()
-report = load_folder(sys.argv[1], sys.argv[2])
+report = load_folder(sys.argv[1], sys.argv[2], memory_limit=sys.argv[3] or None)
 seconds = time.perf_counter() - started
 rows = sum(report.rows_loaded.values())
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -38,12 +38,12 @@ def _as_csv(parquet: Path, csv: Path) -> None:
     con.close()
 
 
-def _load(folder: Path, db: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(db)], capture_output=True, text=True, check=True)
+def _load(folder: Path, db: Path, memory_limit: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(db), memory_limit], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(n_patients: int) -> dict:
+def run(n_patients: int, memory_limit: str) -> dict:
     from p4pkit.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,14 +52,19 @@ def run(n_patients: int) -> dict:
         _as_csv(parquet, csv)
         return {
             "patients": n_patients,
-            "parquet": _load(parquet, Path(tmp) / "from_parquet.duckdb"),
-            "csv": _load(csv, Path(tmp) / "from_csv.duckdb"),
+            "memory_limit": memory_limit or "DuckDB default (80% of RAM)",
+            "parquet": _load(parquet, Path(tmp) / "from_parquet.duckdb", memory_limit),
+            "csv": _load(csv, Path(tmp) / "from_csv.duckdb", memory_limit),
         }
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [20_000, 200_000]
-    print(json.dumps({"benchmark": "ingest.load_folder", "results": [run(n) for n in sizes]}, indent=2))
+    args = sys.argv[1:]
+    memory_limit = ""
+    if args[:1] == ["--memory-limit"]:
+        memory_limit, args = args[1], args[2:]
+    sizes = [int(a) for a in args] or [20_000, 200_000]
+    print(json.dumps({"benchmark": "ingest.load_folder", "results": [run(n, memory_limit) for n in sizes]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ def load(
     db: Path = typer.Option(..., "--db", help="DuckDB store to load into (created if missing)."),
     quarantine: Path | None = typer.Option(None, "--quarantine", help="Write rejected rows with their reasons to this .csv or .parquet file and load the rest."),
     replace: bool = typer.Option(False, "--replace", help="Replace each table the folder names instead of appending to it."),
+    memory_limit: str | None = typer.Option(None, "--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; staged rows beyond it spill to disk."),
 ) -> None:
     """Validate a folder of table files and load it into the store, all or nothing.
 
@@ -143,7 +144,7 @@ def load(
 
     from p4pkit.ingest import load_folder
 
-    report = load_folder(folder, db, quarantine, replace=replace)
+    report = load_folder(folder, db, quarantine, replace=replace, memory_limit=memory_limit)
     table = Table("table", "file", "rows read", "rows loaded", "rows quarantined", title=f"{'Replaced' if replace else 'Appended'} into {db}")
     for row in report.summary().to_pylist():
         table.add_row(row["table"], row["file"], *(f"{row[k]:,}" for k in ("rows_read", "rows_loaded", "rows_quarantined")))

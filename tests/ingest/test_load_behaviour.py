@@ -187,3 +187,12 @@ def test_replace_refuses_patients_whose_new_dates_contradict_stored_care(tmp_pat
         f"events (in the store), column 'start': 2 stored rows would be {after}",
         f"claim_lines (in the store), column 'service_start': 1 stored rows would be {after}",
     ]
+
+
+def test_a_load_runs_under_a_small_memory_limit_and_a_malformed_limit_is_refused(tmp_path):
+    db = tmp_path / "store.duckdb"
+    rows = [{"patient_id": f"P{i}", "birth_date": "1970-01-01", "sex": "female"} for i in range(50_000)]
+    report = load_folder(write_csv(tmp_path / "in", {"patients": rows}), db, memory_limit="64MB")
+    assert report.rows_loaded == {"patients": 50_000}
+    with pytest.raises(UserError, match="memory limit 'lots' is not a size"):
+        load_folder(tmp_path / "in", tmp_path / "other.duckdb", memory_limit="lots")

@@ -18,6 +18,7 @@ an interrupted load leaves either the old store or none, never part of a load.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from p4pkit.store import Store
 
 # How many problems are kept for the message; the total is always counted.
 PROBLEMS_SHOWN = 1000
+MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,25 +62,35 @@ class LoadReport:
         )
 
 
-def load_folder(folder: str | Path, db_path: str | Path, quarantine: str | Path | None = None, *, replace: bool = False) -> LoadReport:
+def load_folder(
+    folder: str | Path,
+    db_path: str | Path,
+    quarantine: str | Path | None = None,
+    *,
+    replace: bool = False,
+    memory_limit: str | None = None,
+) -> LoadReport:
     """Validate every table file in `folder` and load it into the store at `db_path`.
 
     Raises `UserError` (listing file, row and column of each problem) and leaves the store as it was
     when anything is wrong and no `quarantine` file is given. With `quarantine` (.csv or .parquet),
-    rejected rows are written there with their reasons and the others are loaded.
+    rejected rows are written there with their reasons and the others are loaded. `memory_limit`
+    (e.g. "2GB") caps DuckDB's memory; beyond it the staged tables spill to disk.
     """
     folder, db_path = Path(folder), Path(db_path)
     quarantine = None if quarantine is None else Path(quarantine)
+    if memory_limit is not None and not MEMORY_SIZE.fullmatch(memory_limit.strip()):
+        raise UserError(f"memory limit '{memory_limit}' is not a size", hint="Give a number and a unit, e.g. 500MB or 4GB.")
     if quarantine is not None and quarantine.suffix.lower() not in FORMATS:
         raise UserError(f"{quarantine}: the quarantine file must end in .csv or .parquet")
     sources = discover(folder)
     if db_path.exists():
-        with Store(db_path) as store:
+        with Store(db_path, memory_limit=memory_limit) as store:
             return _load(store, sources, db_path, quarantine, replace)
     building = db_path.with_name(f".{db_path.name}.loading")
     _remove_database(building)
     try:
-        with Store(building) as store:
+        with Store(building, memory_limit=memory_limit) as store:
             report = _load(store, sources, db_path, quarantine, replace)
         os.replace(building, db_path)
         return report
