@@ -74,6 +74,14 @@ def test_a_problem_leaves_the_store_as_it_was(tmp_path):
         assert store.connection.sql("select value_num from events").fetchall() == [(150.0,)]
 
 
+def test_a_failed_load_into_a_new_store_leaves_no_file(tmp_path):
+    bad = _write(tmp_path / "in", "bad.ndjson", [_observation("o1", "nobody", 1)])
+    (tmp_path / "db").mkdir()
+    with pytest.raises(UserError):
+        load_fhir(bad, tmp_path / "db" / "new.duckdb")
+    assert list((tmp_path / "db").iterdir()) == []
+
+
 def test_measure_run_over_fhir_writes_measurereports(tmp_path, shared_data):
     case = json.loads((shared_data / "ecqm/measures/CMS165/6885264d-efbf-4e48-99a2-2e8ce29d61ba.json").read_text())
     expected = next(e["resource"] for e in case["bundle"]["entry"] if e["resource"]["resourceType"] == "MeasureReport")

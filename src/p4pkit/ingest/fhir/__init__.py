@@ -15,6 +15,7 @@ means nothing is returned or loaded.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -108,13 +109,27 @@ def load_fhir(path: str | Path, db_path: str | Path) -> dict[str, int]:
 
     A resource replaces the stored row with the same primary key (a re-sent, corrected resource
     updates it, as a FHIR update would) and every other stored row stays. References may point at
-    rows already in the store. All tables change in one transaction, or none does; a new store
-    gets every canonical table, empty ones included.
+    rows already in the store. All tables change in one transaction, or none does. A new store
+    gets every canonical table, empty ones included, and is built beside its final name and moved
+    into place, so a failed load leaves no file behind.
     """
-    with Store(db_path) as store:
-        tables = read_fhir(path, known=lambda table, ids: _known_ids(store, table, ids))
-        changed = {name: _merged(store, name, t) for name, t in tables.items() if t.num_rows or not store.has_table(name)}
-        store.replace_tables(changed)
+    db_path = Path(db_path)
+    if db_path.exists():
+        with Store(db_path) as store:
+            tables = read_fhir(path, known=lambda table, ids: _known_ids(store, table, ids))
+            store.replace_tables({name: _merged(store, name, t) for name, t in tables.items() if t.num_rows or not store.has_table(name)})
+        return {name: table.num_rows for name, table in tables.items()}
+    tables = read_fhir(path)
+    handle, scratch = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
+    os.close(handle)
+    os.unlink(scratch)  # DuckDB creates the file itself
+    try:
+        with Store(scratch) as store:
+            store.replace_tables(tables)
+        os.replace(scratch, db_path)
+    finally:
+        for leftover in (Path(scratch), Path(scratch + ".wal")):
+            leftover.unlink(missing_ok=True)
     return {name: table.num_rows for name, table in tables.items()}
 
 
