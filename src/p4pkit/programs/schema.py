@@ -130,8 +130,15 @@ class PluralityOfVisitsRule(Section):
     primary_care_only: bool = True
 
 
+class HospitalOfStayRule(Section):
+    """Hospital programs: the hospital of most of the patient's inpatient stays in the period."""
+
+    rule: Literal["hospital_of_stay"]
+    encounter_classes: list[str] = Field(default_factory=lambda: ["inpatient"])
+
+
 AttributionRule = Annotated[
-    RegistrationRule | MsspTwoStepRule | PluralityOfVisitsRule, Field(discriminator="rule")
+    RegistrationRule | MsspTwoStepRule | PluralityOfVisitsRule | HospitalOfStayRule, Field(discriminator="rule")
 ]
 
 
