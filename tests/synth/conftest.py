@@ -24,6 +24,12 @@ class World:
 
 
 @pytest.fixture(scope="session")
+def world_at():
+    """Open a generated folder as a `World` (for tests that generate a world of their own)."""
+    return World
+
+
+@pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
     """20,000 patients, every behaviour off: large enough for prevalence tolerances to mean something."""
     folder = tmp_path_factory.mktemp("synth") / "world"

@@ -7,12 +7,11 @@ import pytest
 
 from p4pkit.model import codes
 from p4pkit.synth import BEHAVIOURS, generate, targets
-from conftest import World
 
 PROGRAM_START = pd.Timestamp("2024-01-01")
 
 
-def condition_codes_explained_by_truth(world: World) -> pd.Series:
+def condition_codes_explained_by_truth(world) -> pd.Series:
     """For each condition event: is its code one the patient's TRUE conditions would produce?"""
     events = world["events"].query("kind == 'condition'")
     truth = world["truth/conditions"]
@@ -21,12 +20,12 @@ def condition_codes_explained_by_truth(world: World) -> pd.Series:
     return pd.Series([(p, c) in true_codes for p, c in zip(events["patient_id"], events["code"])], index=events.index)
 
 
-def touched(world: World, behaviour: str) -> pd.DataFrame:
+def touched(world, behaviour: str) -> pd.DataFrame:
     rows = world["truth/behaviour_patients"]
     return rows[rows["behaviour"] == behaviour]
 
 
-def assert_at_own_practice(world: World, events: pd.DataFrame) -> None:
+def assert_at_own_practice(world, events: pd.DataFrame) -> None:
     """The behaviour is the practice's: its records sit on visits to the patient's own practice."""
     at = events["encounter_id"].map(world["encounters"].set_index("encounter_id")["organization_id"])
     home = world["enrollments"].query("kind == 'practice_list'").set_index("patient_id")["organization_id"]
@@ -96,14 +95,14 @@ def test_upcoding_adds_diagnoses_without_clinical_change_only_for_marked_patient
 
 
 @pytest.fixture(scope="module")
-def program(tmp_path_factory) -> World:
+def program(tmp_path_factory, world_at):
     """Only the program effect switched on, in half the practices."""
     folder = tmp_path_factory.mktemp("synth") / "program"
     generate(15_000, 11, folder, behaviours=["program_effect"], behaviour_share=0.5)
-    return World(folder)
+    return world_at(folder)
 
 
-def _did(program: World, code: str, patients: set[str]) -> float:
+def _did(program, code: str, patients: set[str]) -> float:
     """Difference in differences of mean value: (program after - before) - (others after - before)."""
     events = program["events"]
     rows = events[(events["code"] == code) & events["patient_id"].isin(patients)]
