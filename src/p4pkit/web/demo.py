@@ -34,7 +34,7 @@ from p4pkit.store import Store
 from p4pkit.synth import generate
 from p4pkit.web.data import DEMO_MEASURES, DEMO_PERIOD, PortalData, portal_data_from_store
 
-DEMO_PATIENTS = 3000
+DEMO_PATIENTS = 20_000
 DEMO_SEED = 42
 DEMO_PROGRAM = "portal-demo"
 REVIEW_DAYS = 30
