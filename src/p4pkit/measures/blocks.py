@@ -8,7 +8,8 @@ performed/active), `AdultOutpatientEncounters` 4.11.000, `Hospice` 6.12.000, `Pa
 
 from __future__ import annotations
 
-from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, MostRecent, Timed
+from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Criterion, Exists, MostRecent, Timed
+from p4pkit.measures.definition import Measure, Reasoned
 from p4pkit.measures.sources import OBSERVATION_KINDS, Code, Encounters, Events
 from p4pkit.measures.timing import END, lookback
 from p4pkit.model.codes import LOINC, SNOMED
@@ -166,11 +167,34 @@ AGE_66_PLUS_IN_NURSING_HOME = AllOf(
     )
 )
 
-# The exclusions CMS122, CMS125 and CMS130 share, in the order their specifications list them.
-STANDARD_EXCLUSION_BLOCKS = (
-    ("hospice", HAS_HOSPICE_SERVICES),
-    ("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
-    ("age 66+ with advanced illness and frailty", AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS),
-    ("palliative care", HAS_PALLIATIVE_CARE),
-)
+# The exclusions every adult eCQM here ends with, as `Reasoned` entries (CMS122, CMS125, CMS130;
+# CMS165 swaps in its own frailty rule).
+def frailty_nursing_home_palliative(frailty: Criterion = AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS, frailty_reason: str = "age 66+ with advanced illness and frailty") -> tuple[Reasoned, ...]:
+    """Advanced illness and frailty, long-term nursing home residence, palliative care."""
+    return (
+        Reasoned(frailty_reason, frailty),
+        Reasoned("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
+        Reasoned("palliative care", HAS_PALLIATIVE_CARE),
+    )
 
+
+HOSPICE = Reasoned("hospice", HAS_HOSPICE_SERVICES)
+ECQM_REPOSITORY = "cqframework/ecqm-content-qicore-2024"
+
+
+def ecqm_2025(
+    id: str, library: str, version: str, *, improvement_notation: str = "increase", **text: object
+) -> Measure:
+    """An NCQA-stewarded 2025 eCQM (QI-Core 2024 content, proportion scoring): the source and MADiE
+    reference follow from the CQL library name and version; `text` carries title, description,
+    rationale, guideline and groups."""
+    return Measure(
+        id=id,
+        steward="National Committee for Quality Assurance",
+        version=version,
+        references=(f"https://madie.cms.gov/Measure/{library}",),
+        improvement_notation=improvement_notation,
+        scoring="proportion",
+        source=f"{ECQM_REPOSITORY}: input/cql/{library}.cql {version}",
+        **text,
+    )

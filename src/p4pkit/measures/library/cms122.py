@@ -7,9 +7,17 @@ with no assessment at all count in the numerator (poor control is assumed when n
 
 from __future__ import annotations
 
-from p4pkit.measures.blocks import QUALIFYING_ENCOUNTER, STANDARD_EXCLUSION_BLOCKS, conditions, lab_tests, vs
+from p4pkit.measures.blocks import (
+    HOSPICE,
+    QUALIFYING_ENCOUNTER,
+    conditions,
+    ecqm_2025,
+    frailty_nursing_home_palliative,
+    lab_tests,
+    vs,
+)
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, LowestOnMostRecentDay, Not, Timed
-from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.definition import Group
 from p4pkit.model.codes import LOINC
 
 DIABETES = vs("464.1003.103.12.1001")
@@ -19,11 +27,12 @@ GLUCOSE_MANAGEMENT_INDICATOR = (LOINC, "97506-0")
 # HbA1c or GMI results done, whose latest time falls on a day of the measurement period.
 GLYCEMIC_STATUS_ASSESSMENT = Timed(lab_tests(HBA1C_LAB_TEST, (GLUCOSE_MANAGEMENT_INDICATOR,)), "ends_during")
 
-MEASURE = Measure(
-    id="CMS122",
+MEASURE = ecqm_2025(
+    "CMS122",
+    "DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",
+    "0.1.002",
+    improvement_notation="decrease",
     title="Diabetes: Glycemic Status Assessment Greater Than 9%",
-    steward="National Committee for Quality Assurance",
-    version="0.1.002",
     description=(
         "Share of patients 18-75 with diabetes whose most recent glycemic status assessment (HbA1c or "
         "glucose management indicator) in the period is above 9.0%, missing a result, or absent."
@@ -33,17 +42,13 @@ MEASURE = Measure(
         "and nerve damage, heart disease, amputation and early death; lowering it reduces those risks."
     ),
     guideline="American Diabetes Association Standards of Care (2023): assess glycemic status at least twice a year.",
-    references=("https://madie.cms.gov/Measure/DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR",),
-    improvement_notation="decrease",
-    scoring="proportion",
-    source="cqframework/ecqm-content-qicore-2024: DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR.cql 0.1.002",
     groups=(
         Group(
             initial_population=AllOf(
                 (AgeAt(18, 75), QUALIFYING_ENCOUNTER, Exists(Timed(conditions(DIABETES), "overlaps")))
             ),
             denominator=None,
-            exclusions=tuple(Reasoned(reason, block) for reason, block in STANDARD_EXCLUSION_BLOCKS),
+            exclusions=(HOSPICE, *frailty_nursing_home_palliative()),
             numerator=AnyOf(
                 (
                     Not(Exists(GLYCEMIC_STATUS_ASSESSMENT)),

@@ -7,18 +7,17 @@ Source: cqframework/ecqm-content-qicore-2024 `input/cql/BreastCancerScreeningFHI
 from __future__ import annotations
 
 from p4pkit.measures.blocks import (
-    AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS,
-    AGE_66_PLUS_IN_NURSING_HOME,
-    HAS_HOSPICE_SERVICES,
-    HAS_PALLIATIVE_CARE,
+    HOSPICE,
     QUALIFYING_ENCOUNTER,
     conditions,
+    ecqm_2025,
+    frailty_nursing_home_palliative,
     observations,
     procedures,
     vs,
 )
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, SexIs, Timed
-from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.definition import Group, Reasoned
 from p4pkit.measures.sources import Code, Events
 from p4pkit.measures.timing import END, Anchor, Window
 from p4pkit.model.codes import SNOMED
@@ -50,32 +49,26 @@ BILATERAL_MASTECTOMY = _history(vs("464.1003.198.12.1068"), vs("464.1003.198.12.
 # "October 1 two years prior to the measurement period" to its end: 27 months of look-back.
 SCREENING_WINDOW = Window(Anchor("start", years=-2, month_day=(10, 1)), END)
 
-MEASURE = Measure(
-    id="CMS125",
+MEASURE = ecqm_2025(
+    "CMS125",
+    "BreastCancerScreeningFHIR",
+    "0.0.001",
     title="Breast Cancer Screening",
-    steward="National Committee for Quality Assurance",
-    version="0.0.001",
     description="Share of women 52-74 who had a mammogram between October 1 two years before the period and its end.",
     rationale=(
         "Breast cancer is among the commonest cancers in US women; mammography finds it early, when "
         "treatment works best, and lowers breast cancer deaths."
     ),
     guideline="US Preventive Services Task Force (2024): biennial screening mammography for women 40-74 (grade B).",
-    references=("https://madie.cms.gov/Measure/BreastCancerScreeningFHIR",),
-    improvement_notation="increase",
-    scoring="proportion",
-    source="cqframework/ecqm-content-qicore-2024: BreastCancerScreeningFHIR.cql 0.0.001",
     groups=(
         Group(
             initial_population=AllOf((AgeAt(52, 74), SexIs("female"), QUALIFYING_ENCOUNTER)),
             denominator=None,
             exclusions=(
-                Reasoned("hospice", HAS_HOSPICE_SERVICES),
+                HOSPICE,
                 Reasoned("right and left mastectomy", AllOf((RIGHT_MASTECTOMY, LEFT_MASTECTOMY))),
                 Reasoned("bilateral mastectomy", BILATERAL_MASTECTOMY),
-                Reasoned("age 66+ with advanced illness and frailty", AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS),
-                Reasoned("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
-                Reasoned("palliative care", HAS_PALLIATIVE_CARE),
+                *frailty_nursing_home_palliative(),
             ),
             numerator=Exists(Timed(observations(vs("464.1003.108.12.1018")), "ends_during", SCREENING_WINDOW)),
         ),

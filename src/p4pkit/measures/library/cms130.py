@@ -7,26 +7,25 @@ Source: cqframework/ecqm-content-qicore-2024 `input/cql/ColonCancerScreeningFHIR
 from __future__ import annotations
 
 from p4pkit.measures.blocks import (
-    AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS,
-    AGE_66_PLUS_IN_NURSING_HOME,
-    HAS_HOSPICE_SERVICES,
-    HAS_PALLIATIVE_CARE,
+    HOSPICE,
     QUALIFYING_ENCOUNTER,
     conditions,
+    ecqm_2025,
+    frailty_nursing_home_palliative,
     lab_tests,
     observations,
     procedures,
     vs,
 )
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, Timed
-from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.definition import Group, Reasoned
 from p4pkit.measures.timing import MEASUREMENT_PERIOD, lookback
 
-MEASURE = Measure(
-    id="CMS130",
+MEASURE = ecqm_2025(
+    "CMS130",
+    "ColonCancerScreeningFHIR",
+    "0.1.000",
     title="Colorectal Cancer Screening",
-    steward="National Committee for Quality Assurance",
-    version="0.1.000",
     description=(
         "Share of patients 46-75 screened for colorectal cancer: FOBT in the period, stool DNA with FIT in "
         "it or the 2 years before, flexible sigmoidoscopy or CT colonography in it or the 4 years before, "
@@ -37,21 +36,15 @@ MEASURE = Measure(
         "precancerous polyps, and many eligible adults are not screened."
     ),
     guideline="US Preventive Services Task Force (2021): screen adults 45-75 for colorectal cancer (grades A and B).",
-    references=("https://madie.cms.gov/Measure/ColonCancerScreeningFHIR",),
-    improvement_notation="increase",
-    scoring="proportion",
-    source="cqframework/ecqm-content-qicore-2024: ColonCancerScreeningFHIR.cql 0.1.000",
     groups=(
         Group(
             initial_population=AllOf((AgeAt(46, 75), QUALIFYING_ENCOUNTER)),
             denominator=None,
             exclusions=(
-                Reasoned("hospice", HAS_HOSPICE_SERVICES),
+                HOSPICE,
                 Reasoned("colorectal cancer", Exists(Timed(conditions(vs("464.1003.108.12.1001")), "starts_by"))),
                 Reasoned("total colectomy", Exists(Timed(procedures(vs("464.1003.198.12.1019")), "ends_by"))),
-                Reasoned("age 66+ with advanced illness and frailty", AGE_66_PLUS_FRAIL_AND_ADVANCED_ILLNESS),
-                Reasoned("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
-                Reasoned("palliative care", HAS_PALLIATIVE_CARE),
+                *frailty_nursing_home_palliative(),
             ),
             numerator=AnyOf(
                 (

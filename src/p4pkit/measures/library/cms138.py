@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from p4pkit.measures.blocks import (
     ANNUAL_WELLNESS_VISIT,
-    HAS_HOSPICE_SERVICES,
+    HOSPICE,
     HOME_HEALTHCARE,
     OFFICE_VISIT,
     PREVENTIVE_ESTABLISHED_18_UP,
@@ -20,13 +20,14 @@ from p4pkit.measures.blocks import (
     VIRTUAL_ENCOUNTER,
     assessments,
     conditions,
+    ecqm_2025,
     medication_requests,
     orders,
     procedures,
     vs,
 )
 from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, AtLeast, Exists, MostRecent, Timed
-from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.definition import Group
 from p4pkit.measures.sources import Encounters
 from p4pkit.measures.timing import START, lookback
 from p4pkit.model.codes import CPT, ICD10CM
@@ -68,13 +69,12 @@ CESSATION_INTERVENTION = AnyOf(
 )
 
 INITIAL_POPULATION = AllOf((AgeAt(12, anchor=START), AnyOf((AtLeast(2, QUALIFYING_VISIT), Exists(PREVENTIVE_VISIT)))))
-EXCLUSIONS = (Reasoned("hospice", HAS_HOSPICE_SERVICES),)
 
-MEASURE = Measure(
-    id="CMS138",
+MEASURE = ecqm_2025(
+    "CMS138",
+    "PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR",
+    "0.0.001",
     title="Preventive Care and Screening: Tobacco Use: Screening and Cessation Intervention",
-    steward="National Committee for Quality Assurance",
-    version="0.0.001",
     description=(
         "Patients 12 and over seen twice (or once for a preventive visit) in the period: (1) screened for "
         "tobacco use; (2) users who got cessation counselling or medication in the period or the 6 months "
@@ -85,18 +85,14 @@ MEASURE = Measure(
         "offering counselling and medication to users doubles or triples quit rates."
     ),
     guideline="US Preventive Services Task Force (2021): ask all adults about tobacco and give users behavioural and drug support (grade A).",
-    references=("https://madie.cms.gov/Measure/PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR",),
-    improvement_notation="increase",
-    scoring="proportion",
-    source="cqframework/ecqm-content-qicore-2024: PreventiveCareAndTobaccoUseScreeningAndCessationInterventionFHIR.cql 0.0.001",
     groups=(
-        Group(INITIAL_POPULATION, None, AnyOf((TOBACCO_USER, TOBACCO_NON_USER)), EXCLUSIONS),
-        Group(INITIAL_POPULATION, TOBACCO_USER, CESSATION_INTERVENTION, EXCLUSIONS),
+        Group(INITIAL_POPULATION, None, AnyOf((TOBACCO_USER, TOBACCO_NON_USER)), (HOSPICE,)),
+        Group(INITIAL_POPULATION, TOBACCO_USER, CESSATION_INTERVENTION, (HOSPICE,)),
         Group(
             INITIAL_POPULATION,
             None,
             AnyOf((TOBACCO_NON_USER, AllOf((TOBACCO_USER, CESSATION_INTERVENTION)))),
-            EXCLUSIONS,
+            (HOSPICE,),
         ),
     ),
 )

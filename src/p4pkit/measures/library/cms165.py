@@ -7,18 +7,18 @@ Source: cqframework/ecqm-content-qicore-2024 `input/cql/ControllingHighBloodPres
 from __future__ import annotations
 
 from p4pkit.measures.blocks import (
-    AGE_66_PLUS_IN_NURSING_HOME,
     AGE_66_TO_80_FRAIL_ILL_OR_81_PLUS_FRAIL,
-    HAS_HOSPICE_SERVICES,
-    HAS_PALLIATIVE_CARE,
+    HOSPICE,
     QUALIFYING_ENCOUNTER,
     conditions,
+    ecqm_2025,
+    frailty_nursing_home_palliative,
     observations,
     procedures,
     vs,
 )
-from p4pkit.measures.criteria import AgeAt, AllOf, AnyOf, Exists, LowestOnMostRecentDay, Timed
-from p4pkit.measures.definition import Group, Measure, Reasoned
+from p4pkit.measures.criteria import AgeAt, AllOf, Exists, LowestOnMostRecentDay, Timed
+from p4pkit.measures.definition import Group, Reasoned
 from p4pkit.measures.sources import Encounters
 from p4pkit.measures.timing import START, Anchor, Window
 from p4pkit.model.codes import LOINC
@@ -34,11 +34,11 @@ PREGNANCY_OR_RENAL = vs("526.3.378", "526.3.353", "464.1003.109.12.1029", "526.3
 KIDNEY_TRANSPLANT_OR_DIALYSIS = vs("464.1003.109.12.1012", "464.1003.109.12.1013")
 ESRD_MONTHLY_SERVICES = vs("464.1003.109.12.1014")
 
-MEASURE = Measure(
-    id="CMS165",
+MEASURE = ecqm_2025(
+    "CMS165",
+    "ControllingHighBloodPressureFHIR",
+    "0.1.000",
     title="Controlling High Blood Pressure",
-    steward="National Committee for Quality Assurance",
-    version="0.1.000",
     description=(
         "Share of patients 18-85 with essential hypertension whose most recent blood pressure in the "
         "period is controlled (systolic < 140 mmHg and diastolic < 90 mmHg)."
@@ -48,10 +48,6 @@ MEASURE = Measure(
         "bringing it under control prevents many of these events."
     ),
     guideline="JNC 8 / ACC-AHA guidance: treat adults with hypertension to below 140/90 mmHg.",
-    references=("https://madie.cms.gov/Measure/ControllingHighBloodPressureFHIR",),
-    improvement_notation="increase",
-    scoring="proportion",
-    source="cqframework/ecqm-content-qicore-2024: ControllingHighBloodPressureFHIR.cql 0.1.000",
     groups=(
         Group(
             initial_population=AllOf(
@@ -63,13 +59,13 @@ MEASURE = Measure(
             ),
             denominator=None,
             exclusions=(
-                Reasoned("hospice", HAS_HOSPICE_SERVICES),
+                HOSPICE,
                 Reasoned("pregnancy or renal disease", Exists(Timed(conditions(PREGNANCY_OR_RENAL), "overlaps"))),
                 Reasoned("kidney transplant or dialysis", Exists(Timed(procedures(KIDNEY_TRANSPLANT_OR_DIALYSIS), "ends_by"))),
                 Reasoned("end stage renal disease encounter", Exists(Timed(Encounters(ESRD_MONTHLY_SERVICES), "starts_by"))),
-                Reasoned("age 66-80 with advanced illness and frailty, or 81+ with frailty", AGE_66_TO_80_FRAIL_ILL_OR_81_PLUS_FRAIL),
-                Reasoned("age 66+ living long term in a nursing home", AGE_66_PLUS_IN_NURSING_HOME),
-                Reasoned("palliative care", HAS_PALLIATIVE_CARE),
+                *frailty_nursing_home_palliative(
+                    AGE_66_TO_80_FRAIL_ILL_OR_81_PLUS_FRAIL, "age 66-80 with advanced illness and frailty, or 81+ with frailty"
+                ),
             ),
             numerator=AllOf(
                 (
