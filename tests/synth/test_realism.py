@@ -154,6 +154,21 @@ def test_codes_come_from_the_official_value_sets_with_their_system(world):
     assert set(events.loc[events["kind"] == "condition", "code_system"]) == {codes.ICD10CM}
 
 
+def test_events_carry_the_qi_core_category_and_status_the_measures_check(world):
+    events = world["events"]
+    category = events.groupby("code")["category"].agg(lambda c: set(c.dropna()))
+    for lab in (targets.HBA1C, targets.CHOLESTEROL, targets.EGFR):
+        assert category[lab.loinc] == {"laboratory"}
+    for vital in (targets.SYSTOLIC, targets.DIASTOLIC, targets.BMI):
+        assert category[vital.loinc] == {"vital-signs"}
+    assert category[targets.TOBACCO_SCREEN] == {"survey"}  # CMS138 reads it as an assessment
+    diagnoses = events[events["kind"] == "condition"]
+    assert (diagnoses["verification_status"] == "confirmed").all()
+    assert (diagnoses["category"] == "problem-list-item").all() and (diagnoses["status"] == "active").all()
+    assert set(events.loc[events["kind"] == "procedure", "status"]) == {"completed"}
+    assert (world["encounters"]["status"] == "finished").all()
+
+
 def test_labs_carry_canonical_units_and_blood_pressure_comes_as_a_pair_at_the_same_time(world):
     events = world["events"]
     for lab in (targets.HBA1C, targets.SYSTOLIC, targets.DIASTOLIC, targets.CHOLESTEROL, targets.EGFR, targets.BMI):

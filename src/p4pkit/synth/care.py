@@ -30,7 +30,7 @@ OTHER_SPECIALTY = np.array([SPECIALTIES.index(s) for s in SPECIALTIES if s not i
 
 @dataclass(frozen=True)
 class EventType:
-    """One kind of clinical event: FHIR kind, code, unit and the CPT line billed when it happens."""
+    """One kind of clinical event: FHIR kind, code, unit, Observation category and the CPT line billed."""
 
     kind: str
     system: str
@@ -38,10 +38,11 @@ class EventType:
     unit: str | None = None
     cpt: str | None = None
     cents: int = 0
+    category: str | None = None
 
 
 def _lab(lab: t.Lab) -> EventType:
-    return EventType("observation", codes.LOINC, lab.loinc, lab.unit, lab.cpt, lab.cents)
+    return EventType("observation", codes.LOINC, lab.loinc, lab.unit, lab.cpt, lab.cents, lab.category)
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -51,12 +52,12 @@ EVENT_TYPES: dict[str, EventType] = {
     "cholesterol": _lab(t.CHOLESTEROL),
     "egfr": _lab(t.EGFR),
     "bmi": _lab(t.BMI),
-    "tobacco": EventType("observation", codes.LOINC, t.TOBACCO_SCREEN),
+    "tobacco": EventType("observation", codes.LOINC, t.TOBACCO_SCREEN, category="survey"),
     "cessation": EventType("procedure", codes.CPT, t.CESSATION[0], None, t.CESSATION[0], t.CESSATION[1]),
-    "mammogram": EventType("observation", codes.LOINC, t.MAMMOGRAM[0], None, t.MAMMOGRAM[1], t.MAMMOGRAM[2]),
+    "mammogram": EventType("observation", codes.LOINC, t.MAMMOGRAM[0], None, t.MAMMOGRAM[1], t.MAMMOGRAM[2], "imaging"),
     "colonoscopy": EventType("procedure", codes.CPT, t.COLONOSCOPY[0], None, t.COLONOSCOPY[0], t.COLONOSCOPY[1]),
-    "fit": EventType("observation", codes.LOINC, t.FIT[0], None, t.FIT[1], t.FIT[2]),
-    "pap": EventType("observation", codes.LOINC, t.PAP[0], None, t.PAP[1], t.PAP[2]),
+    "fit": EventType("observation", codes.LOINC, t.FIT[0], None, t.FIT[1], t.FIT[2], "laboratory"),
+    "pap": EventType("observation", codes.LOINC, t.PAP[0], None, t.PAP[1], t.PAP[2], "laboratory"),
 }
 ICD_CODES = tuple(dict.fromkeys([*t.DIAGNOSIS_CODES.values(), *t.CKD_STAGE_CODES, *t.UPCODE_CODES]))
 for _code in ICD_CODES:

@@ -128,9 +128,12 @@ def enrollments_table(params: Params, world: World, pop: Population) -> pa.Table
 
 
 def _type_column(attribute: str, type_index: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
-    values = [getattr(EVENT_TYPES[name], attribute) or "" for name in TYPE_NAMES]
-    index = type_index if mask is None else np.where(mask, type_index, -1)
-    return vocab(values, index)
+    """An EventType attribute per event; null where the type has none or `mask` is False."""
+    values = [getattr(EVENT_TYPES[name], attribute) for name in TYPE_NAMES]
+    keep = np.array([v is not None for v in values])[type_index]
+    if mask is not None:
+        keep &= mask
+    return vocab([v or "" for v in values], np.where(keep, type_index, -1))
 
 
 def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str, np.ndarray],
@@ -182,6 +185,7 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
         "discharge_disposition": vocab(DISPOSITIONS, enc["disposition"]),
         "drg_code": vocab([code for code, _ in t.DRGS], enc["drg"]),
         "allowed_cost": money(allowed_cost),
+        "status": vocab(("finished",), np.zeros(m, np.int64)),
     })
 
     k = len(ev["who"])
@@ -202,6 +206,13 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
         "value_code_system": vocab((codes.SNOMED,), np.where(has_code, 0, -1)),
         "value_code": vocab(VALUE_CODES, ev["value_code"]),
         "status": vocab(("active", "final", "completed", "cancelled"), status),
+        # Diagnoses dated at onset are problem-list entries; one written at a visit is an encounter diagnosis.
+        "category": pc.if_else(pa.array(kind == "condition"),
+                               vocab(("problem-list-item", "encounter-diagnosis"), (ev["encounter"] >= 0).astype(np.int64)),
+                               _type_column("category", ev["type"])),
+        "verification_status": vocab(("confirmed",), np.where(kind == "condition", 0, -1)),
+        "recorded": pa.array(np.where(ev["negated"], ev["day"] * DAY_US + ev["minute"] * MINUTE_US, 0), pa.timestamp("us"),
+                             mask=~ev["negated"]),
         "negated": ev["negated"],
         "negation_reason_system": vocab((codes.SNOMED,), np.where(ev["negated"], 0, -1)),
         "negation_reason_code": vocab((t.EXCEPTION_REASON,), np.where(ev["negated"], 0, -1)),

@@ -114,20 +114,21 @@ ED_FACILITY_CENTS = 55_000
 
 @dataclass(frozen=True)
 class Lab:
-    """A lab or vital sign: LOINC code, canonical unit and the CPT code billed for it."""
+    """A lab or vital sign: LOINC code, canonical unit, FHIR Observation category and the CPT code billed."""
 
     loinc: str
     unit: str
+    category: str
     cpt: str | None
     cents: int
 
 
-HBA1C = Lab("4548-4", "%", "83036", 1300)
-SYSTOLIC = Lab("8480-6", "mm[Hg]", None, 0)
-DIASTOLIC = Lab("8462-4", "mm[Hg]", None, 0)
-CHOLESTEROL = Lab("2093-3", "mg/dL", "80061", 1900)
-EGFR = Lab("62238-1", "mL/min/{1.73_m2}", "80048", 900)
-BMI = Lab("39156-5", "kg/m2", None, 0)
+HBA1C = Lab("4548-4", "%", "laboratory", "83036", 1300)
+SYSTOLIC = Lab("8480-6", "mm[Hg]", "vital-signs", None, 0)
+DIASTOLIC = Lab("8462-4", "mm[Hg]", "vital-signs", None, 0)
+CHOLESTEROL = Lab("2093-3", "mg/dL", "laboratory", "80061", 1900)
+EGFR = Lab("62238-1", "mL/min/{1.73_m2}", "laboratory", "80048", 900)
+BMI = Lab("39156-5", "kg/m2", "vital-signs", None, 0)
 
 # Tobacco (CMS138 value sets ...526.3.1278 screening, ...1170 user, ...1189 non-user, ...509 counselling).
 TOBACCO_SCREEN = "72166-2"
