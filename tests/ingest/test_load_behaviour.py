@@ -196,3 +196,16 @@ def test_a_load_runs_under_a_small_memory_limit_and_a_malformed_limit_is_refused
     assert report.rows_loaded == {"patients": 50_000}
     with pytest.raises(UserError, match="memory limit 'lots' is not a size"):
         load_folder(tmp_path / "in", tmp_path / "other.duckdb", memory_limit="lots")
+
+
+def test_a_file_that_is_not_a_store_and_a_missing_folder_are_user_errors(tmp_path):
+    folder = write_csv(tmp_path / "in", {"organizations": WORLD["organizations"]})
+    not_a_store = tmp_path / "notes.duckdb"
+    not_a_store.write_text("shopping list")
+    with pytest.raises(UserError, match="cannot open the store"):
+        load_folder(folder, not_a_store)
+    assert not_a_store.read_text() == "shopping list"
+    with pytest.raises(UserError, match="does not exist"):
+        load_folder(folder, tmp_path / "nowhere" / "store.duckdb")
+    with pytest.raises(UserError, match="does not exist"):
+        load_folder(folder, tmp_path / "store.duckdb", tmp_path / "nowhere" / "rejected.csv")

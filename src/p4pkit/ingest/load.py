@@ -22,11 +22,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.ingest.checks import Validation
-from p4pkit.ingest.files import FORMATS, check_columns, discover, quote_literal, stage
+from p4pkit.ingest.files import FORMATS, SourceFile, check_columns, discover, quote_literal, stage
 from p4pkit.store import Store
 
 # How many problems are kept for the message; the total is always counted.
@@ -83,14 +84,17 @@ def load_folder(
         raise UserError(f"memory limit '{memory_limit}' is not a size", hint="Give a number and a unit, e.g. 500MB or 4GB.")
     if quarantine is not None and quarantine.suffix.lower() not in FORMATS:
         raise UserError(f"{quarantine}: the quarantine file must end in .csv or .parquet")
+    for target in (db_path, quarantine):
+        if target is not None and not target.parent.is_dir():
+            raise UserError(f"{target}: the folder {target.parent} does not exist")
     sources = discover(folder)
     if db_path.exists():
-        with Store(db_path, memory_limit=memory_limit) as store:
+        with _open(db_path, memory_limit) as store:
             return _load(store, sources, db_path, quarantine, replace)
     building = db_path.with_name(f".{db_path.name}.loading")
     _remove_database(building)
     try:
-        with Store(building, memory_limit=memory_limit) as store:
+        with _open(building, memory_limit) as store:
             report = _load(store, sources, db_path, quarantine, replace)
         os.replace(building, db_path)
         return report
@@ -98,12 +102,20 @@ def load_folder(
         _remove_database(building)
 
 
+def _open(path: Path, memory_limit: str | None) -> Store:
+    try:
+        return Store(path, memory_limit=memory_limit)
+    except duckdb.Error as error:
+        reason = str(error).splitlines()[0]
+        raise UserError(f"{path}: cannot open the store ({reason})", hint="Give a DuckDB file that no other program has open.") from None
+
+
 def _remove_database(path: Path) -> None:
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)
 
 
-def _load(store: Store, sources: list, db_path: Path, quarantine: Path | None, replace: bool) -> LoadReport:
+def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Path | None, replace: bool) -> LoadReport:
     con = store.connection
     con.execute("set TimeZone = 'UTC'")
     columns, problems = {}, []
