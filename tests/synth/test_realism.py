@@ -12,6 +12,7 @@ import pandas as pd
 
 import p4pkit.model as model_package
 from p4pkit.model import codes
+from p4pkit.model.units import NORMALISED
 from p4pkit.synth import prevalence_report, targets
 
 VALUESETS = Path(model_package.__file__).parent / "valuesets"
@@ -175,6 +176,8 @@ def test_labs_carry_canonical_units_and_blood_pressure_comes_as_a_pair_at_the_sa
         rows = events[events["code"] == lab.loinc]
         assert len(rows) > 100 and (rows["value_unit"] == lab.unit).all(), lab
         assert rows["value_num"].notna().all()
+    for lab in (targets.HBA1C, targets.SYSTOLIC, targets.DIASTOLIC, targets.CHOLESTEROL):  # agree with model.units
+        assert NORMALISED[lab.loinc].quantity.canonical_unit == lab.unit
     key = ["patient_id", "encounter_id", "start"]
     systolic = events[events["code"] == "8480-6"].set_index(key)["value_num"]
     diastolic = events[events["code"] == "8462-4"].set_index(key)["value_num"]
