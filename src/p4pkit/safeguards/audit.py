@@ -491,6 +491,11 @@ def audit_design(program: Program) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
 
 
+def _nullable(table: ibis.Table) -> ibis.Table:
+    """The same columns, all nullable (a union needs identical schemas, and files differ in this)."""
+    return table.cast({name: dtype.copy(nullable=True) for name, dtype in table.schema().items()})
+
+
 def _add_data(run: RunOutputs, program: Program, data: str | Path, comparators: tuple[str, ...]) -> None:
     """Equity and unmeasured-care statistics, which need the patients table and the measures."""
     from p4pkit.measures.files import open_data
@@ -507,7 +512,7 @@ def _add_data(run: RunOutputs, program: Program, data: str | Path, comparators: 
             attributed = attribution.filter(attribution.entity_id.notnull()).select("patient_id", "period")
             compared = ibis.memtable(extra).semi_join(attributed, ["patient_id", "period"])
             columns = ["period", "measure_id", "group_index", "scoring", "denominator", "denominator_exclusion", "denominator_exception", "numerator"]
-            both = run.patient_measures.select(columns).union(compared.select(columns), distinct=False)
+            both = _nullable(run.patient_measures.select(columns)).union(_nullable(compared.select(columns)), distinct=False)
             incentivised = [m.id for m in program.measures]
             run.unmeasured = unmeasured_care(period_rates(both, incentivised), post_periods={"performance"})
             run.comparators = comparators
@@ -547,3 +552,18 @@ def audit_program(
 def has_failures(findings: pd.DataFrame) -> bool:
     """True when any finding is FAIL (the CLI then exits 1)."""
     return bool((findings.status == FAIL).any())
+
+
+def render_findings(findings: pd.DataFrame):
+    """The findings as a Rich table (status coloured), for the terminal."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    colours = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
+    table = Table(title=f"Audit: {(findings.status == FAIL).sum()} fail, {(findings.status == WARN).sum()} warn, {(findings.status == PASS).sum()} pass")
+    for column in ("status", "principle", "scope", "clause", "finding", "fix"):
+        table.add_column(column, overflow="fold")
+    for row in findings.itertuples(index=False):
+        clause = f"{escape(row.clauses)}\n[italic]\"{escape(row.quote)}\"[/]"
+        table.add_row(f"[{colours[row.status]}]{row.status.upper()}[/]", escape(row.principle), row.scope, clause, escape(row.finding), escape(row.fix))
+    return table
