@@ -262,6 +262,28 @@ def run(
     _print_run(result)
 
 
+@app.command()
+def audit(
+    program: Path = typer.Argument(..., help="Program file (YAML)."),
+    run_dir: Path | None = typer.Option(None, "--run", help="A run folder of this program: adds result checks."),
+    data: Path | None = typer.Option(None, "--data", help="The data the run used: adds the equity checks."),
+    compare: list[str] = typer.Option([], "--compare", help="A non-incentivised library measure to compare with (repeatable)."),
+    output: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Audit a program design (and a run) against AMA Opinion 8.056 and the VMS principles. Exit 1 if any FAIL."""
+    from p4pkit.safeguards.audit import audit_program, has_failures, render_findings
+
+    if output not in ("table", "json"):
+        raise UserError(f"unknown --format '{output}'", hint="Use --format table or --format json.")
+    findings = audit_program(program, run_dir, data, compare)
+    if output == "json":
+        print(findings.to_json(orient="records", indent=2))
+    else:
+        Console().print(render_findings(findings))
+    if has_failures(findings):
+        raise typer.Exit(1)
+
+
 def _print_run(result) -> None:
     totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
     console.print(
