@@ -60,14 +60,23 @@ class Prepared:
     logins: tuple[Login, ...]
 
 
-def prepare(data_dir: str | Path, db: str | None = None, patients: int = DEMO_PATIENTS, seed: int = DEMO_SEED) -> Prepared:
-    """Make (or reuse) the population, store, measure results, review database, run and demo users."""
+def prepare(
+    data_dir: str | Path,
+    db: str | None = None,
+    patients: int = DEMO_PATIENTS,
+    seed: int = DEMO_SEED,
+    measures: tuple[str, ...] = DEMO_MEASURES,
+) -> Prepared:
+    """Make (or reuse) the population, store, measure results, review database, run and demo users.
+
+    `measures` is used when results are first computed; a later start shows what was computed.
+    """
     folder = Path(data_dir)
     work = folder / "portal"
     if not _has_tables(folder):
         generate(patients, seed, folder)
     work.mkdir(parents=True, exist_ok=True)
-    data = _portal_data(folder, work)
+    data = _portal_data(folder, work, measures)
     engine = engine_for(db if db is not None else work / "review.sqlite")
     upgrade(engine)
     synthetic = (folder / "truth").is_dir()
@@ -87,7 +96,7 @@ def _has_tables(folder: Path) -> bool:
     return bool(discover(folder))
 
 
-def _portal_data(folder: Path, work: Path) -> PortalData:
+def _portal_data(folder: Path, work: Path, measures: tuple[str, ...]) -> PortalData:
     """Measure and attribute once; later starts read the saved tables."""
     results_file, clinicians_file = work / "results.parquet", work / "clinicians.parquet"
     if not (results_file.exists() and clinicians_file.exists()):
@@ -95,14 +104,15 @@ def _portal_data(folder: Path, work: Path) -> PortalData:
         if not store_file.exists():
             load_folder(folder, store_file)
         with Store(store_file) as store:
-            data = portal_data_from_store(store)
+            data = portal_data_from_store(store, measures)
         for table, path in ((data.results, results_file), (data.clinicians, clinicians_file)):
             partial = path.with_name(f".{path.name}.partial")
             pq.write_table(table, partial)
             partial.replace(path)
         return data
-    return PortalData(pq.read_table(results_file), pq.read_table(clinicians_file),
-                      {m: LIBRARY[m] for m in DEMO_MEASURES}, DEMO_PERIOD)
+    results = pq.read_table(results_file)
+    computed = sorted(pc.unique(results["measure_id"]).to_pylist())
+    return PortalData(results, pq.read_table(clinicians_file), {m: LIBRARY[m] for m in computed}, DEMO_PERIOD)
 
 
 def _demo_logins(data: PortalData) -> tuple[Login, ...]:
