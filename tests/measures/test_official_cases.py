@@ -26,6 +26,13 @@ DIVERGENCES = {
         "follow the reference, MADiE issue CQLIT-412); FHIR ingest resolves the Medication's code, "
         "so the frailty-and-dementia exclusion applies"
     ),
+    **dict.fromkeys(
+        ("6630d394-c81d-42f5-a218-40b73a2a4949.json", "8956ebb5-d3c0-4112-a34a-200961713efd.json"),
+        "NUMPass GMIGreaterThan9 / HbA1cGreaterThan9 expect the numerator although their only result is the coded "
+        "value 'Yes', exactly as in NUMFail HbA1cLessThan9, which expects no numerator: under the CQL a coded value "
+        "is neither '> 9 %' nor null, so the three expectations cannot all hold; p4pkit follows the CQL and the "
+        "NUMFail case (the exported cases appear to have lost their numeric results)",
+    ),
 }
 CASES = [
     pytest.param(measure_id, index, marks=[pytest.mark.xfail(strict=True, reason=DIVERGENCES[file.name])] if file.name in DIVERGENCES else [])
