@@ -174,6 +174,18 @@ def test_unknown_parent_organization(tmp_path):
     assert not db.exists()
 
 
+def test_a_rejected_organization_rejects_its_whole_subtree(tmp_path):
+    tables = {"organizations": world(organizations={0: {"kind": "hospice"}})["organizations"]}
+    tables["organizations"].append({"organization_id": "O3", "name": "Team Three", "kind": "network", "parent_id": "O2"})
+    with pytest.raises(UserError) as caught:
+        load_folder(write_csv(tmp_path / "in", tables), tmp_path / "new.duckdb")
+    assert [(p.row, p.column, p.reason) for p in caught.value.problems] == [
+        (1, "kind", "'hospice' is not one of: aco, clinician_group, hospital, network, payer, practice"),
+        (2, "parent_id", "refers to organizations.csv row 1, which was rejected"),
+        (3, "parent_id", "refers to organizations.csv row 2, which was rejected"),
+    ]
+
+
 def test_references_resolve_against_the_store(tmp_path, db):
     load_folder(write_csv(tmp_path / "people", {"patients": WORLD["patients"]}), db)
     report = load_folder(write_csv(tmp_path / "care", {"events": [dict(WORLD["events"][1], encounter_id="")]}), db)
