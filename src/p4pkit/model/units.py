@@ -167,7 +167,7 @@ def normalise(system: ibis.Value, code: ibis.Value, value: ibis.Value, unit: ibi
     offsets = ibis.map({k: lin.offset for k, lin in conversions.items()})
     reported = ibis.map({c: coded.reported_as for c, coded in NORMALISED.items()})
     canonical = ibis.map({c: coded.quantity.canonical_unit for c, coded in NORMALISED.items()})
-    pair = code.concat("|", unit.strip().lower().replace(" ", ""))
+    pair = code.concat("|", unit.strip().lower().replace(" ", ""))  # `unit_key`, as an Ibis expression
     factor = factors.get(pair)
     converts = ((system == LOINC) & value.notnull() & factor.notnull()).fill_null(False)
     applies = ((system == LOINC) & code.isin(list(NORMALISED)) & value.notnull()).fill_null(False)
