@@ -17,6 +17,8 @@ import pandas as pd
 from p4pkit.reports.charts import histogram, interval_chart
 from p4pkit.reports.html import Section, write_report
 from p4pkit.reports.suppression import suppress_measure_table
+from p4pkit.safeguards.audit import audit_section
+from p4pkit.safeguards.equity import equity_section
 
 
 def _summary(program, ctx, output) -> Section:
@@ -107,5 +109,7 @@ def _attribution(ctx) -> Section:
 
 def write_run_report(path: Path, program, ctx, output) -> Path:
     """Write the run's `report.html`."""
+    payments = output.ledger.to_arrow().to_pandas()
     sections = [_summary(program, ctx, output), _ledger(program, output), _payments(program, output), *_scorecards(program, ctx), _attribution(ctx)]
+    sections += [equity_section(ctx, payments), audit_section(program)]
     return write_report(path, f"{program.name}: run report", sections, subtitle=f"p4pkit run of {program.id}")

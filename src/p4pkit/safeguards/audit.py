@@ -567,3 +567,17 @@ def render_findings(findings: pd.DataFrame):
         clause = f"{escape(row.clauses)}\n[italic]\"{escape(row.quote)}\"[/]"
         table.add_row(f"[{colours[row.status]}]{row.status.upper()}[/]", escape(row.principle), row.scope, clause, escape(row.finding), escape(row.fix))
     return table
+
+
+def audit_section(program: Program):
+    """The run report's design-audit section (`reports.html.Section`)."""
+    from p4pkit.reports.html import Section
+
+    findings = audit_design(program)
+    counts = findings.status.value_counts()
+    return Section(
+        "Design audit (AMA Opinion 8.056, VMS principles)",
+        text=f"{counts.get(FAIL, 0)} fail, {counts.get(WARN, 0)} warn, {counts.get(PASS, 0)} pass.",
+        tables=[findings[["status", "principle", "clauses", "finding", "fix"]]],
+        note="p4p audit PROGRAM --run RUN --data DATA adds the checks of this run's results.",
+    )

@@ -273,3 +273,31 @@ def equity_of_run(patient_measures: ibis.Table, attribution: ibis.Table, patient
         payment_gradient(entities),
         penalty_concentration(entities),
     )
+
+
+def equity_section(ctx, payments: pd.DataFrame):
+    """The run report's equity section (`reports.html.Section`) from a run context and its ledger entries."""
+    from p4pkit.reports.html import Section
+
+    if not ctx.store.has_table("patients"):
+        return Section("Equity", text="Not computed: the data hold no patients table.")
+    results = ctx.patient_results.drop_columns([c for c in ("evidence_event_ids", "evidence_dates") if c in ctx.patient_results.column_names])
+    attribution = pd.concat(
+        [table.select(["patient_id", "entity_id"]).to_pandas().assign(period=period) for period, table in ctx.attribution.items()],
+        ignore_index=True,
+    )
+    result = equity_of_run(ibis.memtable(results), ibis.memtable(attribution), ctx.store.table("patients"), payments)
+    g, c = result.gradient, result.concentration
+    text = (
+        f"Net payment per patient changes by {g.slope:.2f} (95% CI {g.lower:.2f} to {g.upper:.2f}) from an entity with no patients "
+        f"in the most deprived quintile to one with all ({g.entities} entities). The {c.top_fifth_entities} entities serving the most "
+        f"deprived patients bear {c.penalty_share:.0%} of penalties with {c.patient_share:.0%} of patients"
+        + (f" (ratio {c.ratio:.2f}; a warning at {CONCENTRATION_WARN})." if c.total_penalty > 0 else "; no entity lost money.")
+    )
+    return Section(
+        "Equity",
+        text=text,
+        tables=[result.by_deprived_share.round(4), result.payment_strata_published.round(4), result.measure_strata_published.round(4)],
+        note="Groups of entities by their share of patients in the most deprived quintile (1 = fewest); payment per patient by stratum; "
+        "measure rates by deprivation quintile, ethnicity and social risk. Strata of 1 to 10 patients, and cells that would reveal them, are suppressed.",
+    )
