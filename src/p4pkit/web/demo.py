@@ -161,4 +161,5 @@ def serve(host: str, port: int, data_dir: str | Path, db: str | None = None, say
     for login in prepared.logins:
         who = login.clinician_id or login.organization_id or ""
         say(f"  {login.role:<17} {login.username:<8} password {login.password}  {who}".rstrip())
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # No access log: patient pages carry the patient's identifier in their path.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
