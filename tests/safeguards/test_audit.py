@@ -237,7 +237,7 @@ def test_a_publishable_result_below_the_minimum_denominator_fails(tmp_path):
     assert _status(_run_findings(run), "privacy_in_public_output", "run") == audit.FAIL
 
 
-def _store(path: Path) -> Path:
+def _store(path: Path, deprivation: bool = True) -> Path:
     ids = [p for p, _, _ in ATTRIBUTION]
     quintile = {**{f"A{i:02d}": 1 if i < 10 else 3 for i in range(12)}, **{f"B{i:02d}": 1 if i < 1 else 4 for i in range(12)}}
     patients = conform(
@@ -246,7 +246,7 @@ def _store(path: Path) -> Path:
             "patient_id": ids,
             "birth_date": [pd.Timestamp("1950-01-01").date()] * len(ids),
             "sex": ["male"] * len(ids),
-            "deprivation_quintile": [quintile.get(p) for p in ids],
+            "deprivation_quintile": [quintile.get(p) if deprivation else None for p in ids],
         },
     )
     with Store(path) as store:
@@ -262,8 +262,17 @@ def test_penalties_on_the_practice_serving_deprived_patients_warn(tmp_path):
     row = findings.set_index("principle_id").loc["penalties_within_control"]
     assert row.status == audit.WARN
     assert "bear 100% of penalties with 50% of patients (ratio 2.00" in row.finding
-    # two entities cannot give an interval for the gradient, so it is not called
-    assert _status(findings, "access_for_complex_patients", "run") == audit.PASS
+    # two entities cannot give an interval for the gradient
+    gradient = findings.set_index("principle_id").loc["access_for_complex_patients"]
+    assert gradient.status == audit.WARN and gradient.finding.startswith("not assessed")
+
+
+def test_without_deprivation_data_the_equity_checks_are_not_assessed(tmp_path):
+    run = _write_run(tmp_path / "run", [("A", "120.00", "penalty")], upside_only=False)
+    findings = _run_findings(run, data=_store(tmp_path / "store.duckdb", deprivation=False)).set_index("principle_id")
+    for principle in ("penalties_within_control", "access_for_complex_patients"):
+        assert findings.loc[principle, "status"] == audit.WARN
+        assert findings.loc[principle, "finding"] == "not assessed: no attributed patient has a deprivation quintile"
 
 
 def test_comparison_measures_count_only_attributed_patients(tmp_path, monkeypatch):

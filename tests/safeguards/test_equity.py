@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from p4pkit.model.schemas import conform
 from p4pkit.safeguards import equity
+from p4pkit.store import Store
 
 PATIENT_COLUMNS = ("patient_id", "measure_id", "group_index", "period", "scoring", "denominator", "denominator_exclusion", "denominator_exception", "numerator")
 
@@ -170,3 +173,32 @@ def test_money_by_stratum_adds_up_to_the_money_paid_to_entities(spec):
     strata = equity.payment_strata(attributed, patients, entities, "deprivation_quintile")
     assert strata.payment.sum() == pytest.approx(sum(c for _, _, c in spec) / 100, abs=1e-9)
     assert strata.patients.sum() == sum(size for size, _, _ in spec)
+
+
+def test_the_run_report_section_states_the_gradient_and_the_concentration():
+    ids = [f"E{e}-{i}" for e in (1, 2, 3) for i in range(20)]
+    patients = conform(
+        "patients",
+        {
+            "patient_id": ids,
+            "birth_date": [pd.Timestamp("1960-01-01").date()] * 60,
+            "sex": ["female"] * 60,
+            "deprivation_quintile": [1 if int(p.split("-")[1]) < {"E1": 0, "E2": 5, "E3": 10}[p.split("-")[0]] else 3 for p in ids],
+        },
+    )
+    attribution = pa.table({"patient_id": ids, "entity_id": [p.split("-")[0] for p in ids]})
+    results = pa.Table.from_pandas(
+        pd.DataFrame([(p, "M", 0, "performance", "proportion", 1, 0, 0, 1) for p in ids], columns=list(PATIENT_COLUMNS))
+    )
+    payments = _ledger([("E3", "60.00", "penalty"), ("E1", "20.00", "bonus")])
+    with Store() as store:
+        store.replace_tables({"patients": patients})
+        ctx = SimpleNamespace(store=store, patient_results=results, attribution={"performance": attribution})
+        section = equity.equity_section(ctx, payments)
+    # shares 0, .25, .5 and net per patient 1, 0, -3: slope -8 over the three entities; E3 alone is
+    # the top fifth, with a third of the patients and all of the penalty (ratio 3).
+    assert section.text.startswith("Net payment per patient changes by -8.00")
+    assert "bear 100% of penalties with 33% of patients (ratio 3.00" in section.text
+    # 3 entities in 3 groups; payment strata: quintiles 1 and 3, ethnicity and social risk "unknown";
+    # measure strata: the same four strata plus a total row per stratifier
+    assert [len(t) for t in section.tables] == [3, 4, 7]

@@ -24,6 +24,7 @@ any finding is FAIL.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -415,9 +416,18 @@ def _run_risk_adjustment(run: RunOutputs, program: Program) -> Verdict:
 _NEEDS_DATA = "not assessed: the audit needs the run's data for patients' deprivation (--data)"
 
 
-def _run_concentration(run: RunOutputs, program: Program) -> Verdict:
+def _equity_missing(run: RunOutputs) -> Verdict | None:
+    """A 'not assessed' verdict when the equity checks lack data; None when they can run."""
     if run.equity is None:
         return _warn(_NEEDS_DATA, "Pass --data with the folder or store the run used.")
+    if run.equity.entities.known_deprivation.sum() == 0:
+        return _warn("not assessed: no attributed patient has a deprivation quintile", "Load patients' deprivation_quintile (e.g. from the index of multiple deprivation of their area).")
+    return None
+
+
+def _run_concentration(run: RunOutputs, program: Program) -> Verdict:
+    if missing := _equity_missing(run):
+        return missing
     c = run.equity.concentration
     text = (
         f"the {c.top_fifth_entities} entities serving the most deprived patients (top fifth by deprived share) "
@@ -431,9 +441,11 @@ def _run_concentration(run: RunOutputs, program: Program) -> Verdict:
 
 
 def _run_gradient(run: RunOutputs, program: Program) -> Verdict:
-    if run.equity is None:
-        return _warn(_NEEDS_DATA, "Pass --data with the folder or store the run used.")
+    if missing := _equity_missing(run):
+        return missing
     g = run.equity.gradient
+    if math.isnan(g.slope):
+        return _warn(f"not assessed: a gradient needs at least three entities with different deprived shares ({g.entities} entities)", "Audit a run with more entities.")
     text = f"net payment per patient changes by {g.slope:.2f} (95% CI {g.lower:.2f} to {g.upper:.2f}) from no deprived patients to all ({g.entities} entities)"
     if g.upper < 0:
         return _warn(text + ": money flows away from entities serving deprived patients", "Adjust for social risk, reward improvement as well as attainment, and check access for complex patients.")

@@ -97,7 +97,8 @@ def all_measure_strata(patient_measures: ibis.Table, patients: ibis.Table, perio
 
 
 def entity_deprivation(attribution: ibis.Table, patients: ibis.Table, period: str = "performance") -> pd.DataFrame:
-    """Per entity: attributed patients, how many are in the most deprived quintile, and the share."""
+    """Per entity: attributed patients, how many are in the most deprived quintile, the share, and how
+    many have a known quintile at all (with none, deprivation cannot be judged)."""
     attributed = attribution.filter((attribution.period == period) & attribution.entity_id.notnull())
     joined = attributed.select("patient_id", "entity_id").left_join(
         patients.select("patient_id", "deprivation_quintile"), "patient_id"
@@ -105,7 +106,11 @@ def entity_deprivation(attribution: ibis.Table, patients: ibis.Table, period: st
     deprived = (joined.deprivation_quintile == MOST_DEPRIVED_QUINTILE).fill_null(False).cast("int64")
     table = (
         joined.group_by("entity_id")
-        .aggregate(patients=joined.count(), deprived_patients=deprived.sum())
+        .aggregate(
+            patients=joined.count(),
+            deprived_patients=deprived.sum(),
+            known_deprivation=joined.deprivation_quintile.notnull().cast("int64").sum(),
+        )
         .order_by("entity_id")
         .to_pandas()
     )
