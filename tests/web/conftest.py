@@ -63,11 +63,11 @@ def patients_of(clinician: str) -> set[str]:
     return {patient_id(clinician, i) for i in range(largest)}
 
 
-def _rows() -> list[dict]:
+def _rows(counts: dict, practice: dict, excluded_counts: dict) -> list[dict]:
     rows = []
-    for measure, per_clinician in COUNTS.items():
+    for measure, per_clinician in counts.items():
         for clinician, (denominator, numerator) in per_clinician.items():
-            excluded = EXCLUDED.get((measure, clinician), 0)
+            excluded = excluded_counts.get((measure, clinician), 0)
             for i in range(denominator + excluded):
                 pid = patient_id(clinician, i)
                 is_excluded = i >= denominator
@@ -79,18 +79,19 @@ def _rows() -> list[dict]:
                     "exclusion_reason": "hospice" if is_excluded else None, "exception_reason": None,
                     "evidence_event_ids": [f"E-{pid}-{measure}"], "evidence_dates": [dt.date(2025, 6, 1)],
                     "scoring": "proportion", "numerator_value": None, "denominator_value": None, "rate_multiplier": 1.0,
-                    "clinician_id": clinician, "organization_id": PRACTICE[clinician],
+                    "clinician_id": clinician, "organization_id": practice[clinician],
                 })
     return rows
 
 
-def portal_data() -> PortalData:
+def portal_data(counts: dict = COUNTS, practice: dict = PRACTICE, excluded: dict = EXCLUDED) -> PortalData:
+    """Patient rows for `counts` ({measure: {clinician: (denominator, numerator)}}), one clinician per row of `practice`."""
     schema = RESULTS_SCHEMA.append(pa.field("clinician_id", pa.string())).append(pa.field("organization_id", pa.string()))
     clinicians = pa.table({
-        "clinician_id": list(PRACTICE), "name": [f"Dr {c}" for c in PRACTICE], "organization_id": list(PRACTICE.values()),
+        "clinician_id": list(practice), "name": [f"Dr {c}" for c in practice], "organization_id": list(practice.values()),
     })
-    return PortalData(pa.Table.from_pylist(_rows(), schema=schema), clinicians,
-                      {m: LIBRARY[m] for m in COUNTS}, "2025-01-01:2025-12-31")
+    return PortalData(pa.Table.from_pylist(_rows(counts, practice, excluded), schema=schema), clinicians,
+                      {m: LIBRARY[m] for m in counts}, "2025-01-01:2025-12-31")
 
 
 class FakeClock:

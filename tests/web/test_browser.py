@@ -27,13 +27,28 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 STANDALONE_NUMBER = re.compile(r"(?<![\w.,%-])\d[\d,]*(?:\.\d+)?(?![\w%]|[.,]\d)")
 
 
+def require_chromium(path: Path = CHROMIUM) -> None:
+    """Skip when Chromium is missing, or fail when the environment says services are required (CI)."""
+    if path.exists():
+        return
+    reason = f"Chromium not found at {path}; install it with: apt-get update && apt-get install -y chromium"
+    if os.environ.get("P4P_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason + " (required: P4P_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def test_a_missing_chromium_fails_when_services_are_required_and_skips_otherwise(monkeypatch, tmp_path):
+    monkeypatch.setenv("P4P_REQUIRE_SERVICES", "1")
+    with pytest.raises(pytest.fail.Exception):
+        require_chromium(tmp_path / "chromium")
+    monkeypatch.delenv("P4P_REQUIRE_SERVICES")
+    with pytest.raises(pytest.skip.Exception):
+        require_chromium(tmp_path / "chromium")
+
+
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        reason = f"Chromium not found at {CHROMIUM}; install it with: apt-get update && apt-get install -y chromium"
-        if os.environ.get("P4P_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " (required: P4P_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

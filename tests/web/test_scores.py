@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from p4pkit.web.scores import (
     PREVIEW_POOL, clinician_gaps, clinician_scores, payment_preview, peer_deciles, report_cards,
@@ -82,6 +84,7 @@ def test_report_card_rows_floor_suppression_and_tiers(data):
     assert pd.isna(card.loc["ORG_B", "numerator"]) and pd.isna(card.loc["ORG_B", "rate"]) and pd.isna(card.loc["ORG_B", "tier"])
     # The total counts every practice, shown or not.
     assert (card.loc["All practices", "numerator"], card.loc["All practices", "denominator"]) == (186, 320)
+    assert card.loc["All practices", "rate"] == pytest.approx(186 / 320)
 
 
 def test_report_cards_never_show_a_small_count(data):
@@ -94,3 +97,31 @@ def test_report_cards_never_show_a_small_count(data):
 def test_report_cards_publish_nobody_under_a_higher_floor(data):
     cards = report_cards(data, min_denominator=1000)
     assert all(list(t["entity_id"]) == ["All practices"] for t in cards.values())
+
+
+practice_counts = st.lists(
+    st.integers(0, 80).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))), min_size=2, max_size=6
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(practice_counts)
+def test_no_published_count_is_small_and_no_hidden_count_leaks(counts):
+    """Whatever the practices' counts: a shown count (numerator, denominator or their difference) is
+    0 or at least 11, a practice under the floor never appears, and a hidden count hides its rate."""
+    practices = {f"C{i}": f"ORG_{i}" for i in range(len(counts))}
+    data = portal_data({"CMS165": dict(zip(practices, counts))}, practices, {})
+    cards = report_cards(data)
+    if not any(n for n, _ in counts):
+        assert cards == {}
+        return
+    table = cards[("CMS165", 0)]
+    for row in table.to_dict("records"):
+        shown = [v for v in (row["numerator"], row["denominator"]) if not pd.isna(v)]
+        if len(shown) == 2:
+            shown.append(row["denominator"] - row["numerator"])
+        assert not [v for v in shown if 1 <= v <= 10]
+        if pd.isna(row["numerator"]) and row["entity_id"] != "All practices":
+            assert pd.isna(row["rate"]) and pd.isna(row["lower"]) and pd.isna(row["tier"])
+    small = {f"ORG_{i}" for i, (n, _) in enumerate(counts) if n < 30}
+    assert not small & set(table["entity_id"])

@@ -117,7 +117,7 @@ def report_cards(
     """Per (measure id, group index): the public table of practices, already suppressed and safe to show as is.
 
     Columns: entity_id (the practice), numerator, denominator, rate, lower, upper, tier, suppressed; the last
-    row is the total over all practices (including those not shown). Tier compares the practice's
+    row is the total over all practices (including those not shown), with their pooled rate. Tier compares the practice's
     interval with the all-practice rate (`programs.peer_comparison.compare`): "better", "worse" or
     "not different", in the measure's direction. Proportion measures only: their counts are patients.
     """
@@ -145,6 +145,10 @@ def report_cards(
             table, entity="entity_id", derived=("rate", "lower", "upper", "tier"), publishable="publishable",
             total_label="All practices",
         )
+        total = published.index[-1]
+        if not published.loc[total, "suppressed"]:
+            # Shown numerator over shown denominator: the all-practice rate reveals nothing more.
+            published.loc[total, "rate"] = overall
         cards[(measure_id, int(group))] = published
     return cards
 
