@@ -262,6 +262,10 @@ class MipsScoring(Section):
     topped_out_cap: float = Field(ge=0, le=10)
     data_completeness: float = Field(ge=0, le=1)
     case_minimum: int = Field(ge=1)
+    # For runs on patient-level data: the score (0-100) every entity gets in a category the data do
+    # not measure (cost, improvement_activities, promoting_interoperability); a category left out is
+    # not scored and its weight is redistributed (42 CFR 414.1380(c)).
+    given_category_scores: dict[str, Percent] = Field(default_factory=dict)
 
 
 class SharedSavingsScoring(Section):

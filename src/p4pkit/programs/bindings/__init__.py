@@ -4,14 +4,15 @@ The formulas live in the model modules (`programs/qof.py`, `shared_savings.py`, 
 entity-level tables from any source (CMS files, a payer's own results). A binding is the glue for
 runs on patient-level data: it takes the run context (attribution, measured performance, shrinkage)
 and the program file's parameters, builds the model's input tables, calls the model, and returns
-the entity scores and the checked ledger. One module per model; `BINDINGS` maps the program file's
-`scoring.model` to it.
+the entity scores and the checked ledger. One module per model, named after the program file's
+`scoring.model` (`MODELS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 
 import pandas as pd
 
@@ -43,19 +44,17 @@ def scores_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.sort_values(["entity_id", "component"], kind="stable").reset_index(drop=True)
 
 
+MODELS = ("qof", "shared_savings", "rosp", "mips", "hvbp", "hrrp", "hacrp", "capitation", "never_events", "peer_comparison")
+"""Scoring models with a binding: each is the module `p4pkit.programs.bindings.<model>`."""
+
+
 def binding_for(model: str) -> Binding:
     """The binding of a scoring model, imported on demand so a run loads only what it uses."""
-    from p4pkit.programs.bindings import qof, shared_savings
-
-    registry: dict[str, Binding] = {
-        "qof": qof.bind,
-        "shared_savings": shared_savings.bind,
-    }
-    if model not in registry:
+    if model not in MODELS:
         from p4pkit.errors import UserError
 
         raise UserError(
             f"scoring model '{model}' cannot yet run on patient-level data",
-            hint=f"Models runnable with 'p4p run': {', '.join(sorted(registry))}. The CMS models also run from CMS files with 'p4p cms'.",
+            hint=f"Models runnable with 'p4p run': {', '.join(sorted(MODELS))}. The CMS models also run from CMS files with 'p4p cms'.",
         )
-    return registry[model]
+    return import_module(f"p4pkit.programs.bindings.{model}").bind

@@ -1,0 +1,124 @@
+"""HRRP on patient-level data: excess readmission ratios from index stays, peer groups, payment reductions.
+
+Each of the program's `conditions` names a program measure whose index stays define the cohort;
+READMIT_30D (the library's all-cause readmission measure) is the one with stay-level definitions
+here. From its index stays in the performance period (`measures.library.readmission_30day`:
+discharged alive, 30-day follow-up inside the period, transfers merged, planned readmissions out),
+adults at discharge, each counted at the hospital of the stay:
+
+- outcome: readmitted within 30 days; covariates from the measure's `risk_adjustment.covariates`:
+  `age` (years at discharge), `sex`, `comorbidities` (distinct ICD-10-CM conditions recorded by the
+  discharge day), `social_risk` (dual eligibility, when a program adjusts for it);
+- ERR = predicted ÷ expected from the hierarchical logistic model with a random intercept per
+  hospital (`risk.outcome.predicted_expected`, the CMS method; §412.152), rounded to 4 decimals;
+- DRG ratio: allowed amounts of the cohort's index stays ÷ those of all the hospital's stays;
+- peer groups: quintiles (`social_risk.peer_groups`) of the hospital's dual proportion, the share of
+  its stays by patients with social risk (SSA §1886(q)(3)(D)); one group when not peer-grouped;
+- payments: the allowed amounts of the hospital's stays in the performance period (`stays.py`).
+
+`programs/hrrp.py` computes the payment adjustment factor (max(floor, 1 − NM × Σ DRG ratio ×
+excess over the peer-group median), NM solved for neutrality with the unstratified method) and the
+penalties (1 − PAF) × payments. Conditions below `min_cases` index stays do not count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from p4pkit.errors import UserError
+from p4pkit.measures.library.readmission_30day import index_stays
+from p4pkit.measures.runner import CompileContext
+from p4pkit.model.codes import ICD10CM
+from p4pkit.programs import hrrp as model
+from p4pkit.programs.bindings import ModelOutput, scores_frame
+from p4pkit.programs.bindings.stays import payments_by_hospital, stays
+from p4pkit.programs.context import RunContext
+from p4pkit.programs.money import to_decimal
+from p4pkit.programs.schema import Measure
+from p4pkit.risk.outcome import predicted_expected
+
+COHORT_MEASURES = ("READMIT_30D",)
+COVARIATES = ("age", "sex", "comorbidities", "social_risk")
+ADULT_AGE = 18
+
+
+def _condition_measure(ctx: RunContext, condition: str) -> Measure:
+    measure = next((m for m in ctx.program.measures if m.id == condition), None)
+    if measure is None or condition not in COHORT_MEASURES:
+        raise UserError(f"HRRP condition '{condition}' has no index stays to score on patient-level data",
+                        hint=f"List conditions that are program measures with stay-level cohorts: {', '.join(COHORT_MEASURES)}.")
+    unknown = sorted(set(measure.risk_adjustment.covariates) - set(COVARIATES))
+    if measure.risk_adjustment.method != "hierarchical_logistic" or unknown:
+        raise UserError(f"HRRP measure {condition}: the ERR needs a hierarchical_logistic model on {', '.join(COVARIATES)}",
+                        hint=f"Write risk_adjustment: {{method: hierarchical_logistic, covariates: [age, sex, comorbidities]}}"
+                             + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    return measure
+
+
+def index_stay_frame(ctx: RunContext) -> pd.DataFrame:
+    """One row per adult index stay: encounter_id, hospital_id, readmitted and every covariate."""
+    compile_ctx = CompileContext(ctx.store, ctx.periods["performance"])
+    index = index_stays(compile_ctx)
+    encounters = ctx.store.table("encounters").select(stay_id="encounter_id", hospital_id="organization_id")
+    patients = ctx.store.table("patients").select("patient_id", "birth_date", "sex", "social_risk")
+    events = ctx.store.table("events")
+    conditions = events.filter((events.kind == "condition") & (events.code_system == ICD10CM)).select(
+        c_patient="patient_id", code="code", onset=events.start.date())
+    stays_ = index.join(encounters, index.encounter_id == encounters.stay_id).join(patients, "patient_id")
+    with_conditions = stays_.left_join(conditions, (stays_.patient_id == conditions.c_patient) & (conditions.onset <= stays_.discharged))
+    counted = with_conditions.group_by(["encounter_id", "hospital_id", "patient_id", "discharged", "birth_date", "sex", "social_risk"]).aggregate(
+        comorbidities=with_conditions.code.nunique(), readmitted=with_conditions.readmission_id.notnull().max())
+    frame = ctx.store.backend.to_pyarrow(counted.order_by("encounter_id")).to_pandas()
+    discharged, born = pd.to_datetime(frame.discharged), pd.to_datetime(frame.birth_date)
+    frame["age"] = discharged.dt.year - born.dt.year - ((discharged.dt.month * 100 + discharged.dt.day) < (born.dt.month * 100 + born.dt.day))
+    frame["readmitted"] = frame.readmitted.astype(int)
+    frame["social_risk"] = frame.social_risk.fillna(False).astype(int)
+    frame = frame[(frame.age >= ADULT_AGE) & frame.hospital_id.isin(ctx.participants)]
+    return frame.drop(columns=["patient_id", "birth_date"]).reset_index(drop=True)
+
+
+def bind(ctx: RunContext) -> ModelOutput:
+    program, scoring = ctx.program, ctx.program.scoring
+    measures = [_condition_measure(ctx, c) for c in scoring.conditions]
+    all_stays = stays(ctx)
+    all_stays = all_stays[all_stays.hospital_id.isin(ctx.participants)]
+    payments = payments_by_hospital(all_stays)
+    stay_allowed = all_stays.set_index("encounter_id").allowed
+    cohort = index_stay_frame(ctx)
+    conditions = []
+    for measure in measures:
+        fitted = predicted_expected(cohort, "hospital_id", "readmitted", measure.risk_adjustment.covariates)
+        fitted["err"] = model.excess_readmission_ratio(fitted.predicted, fitted.expected)
+        cohort_allowed = cohort.assign(allowed=cohort.encounter_id.map(stay_allowed).fillna(to_decimal(0)))
+        allowed = cohort_allowed.groupby("hospital_id").allowed.agg(lambda v: sum(v, to_decimal(0)))
+        fitted["drg_ratio"] = [float(allowed[h] / payments[h]) if payments.get(h) else 0.0 for h in fitted.hospital_id]
+        conditions.append(fitted.assign(condition=measure.id, discharges=fitted.n))
+    conditions = pd.concat(conditions, ignore_index=True)
+    social = measures[0].social_risk
+    groups = social.peer_groups if social.adjustment == "peer_grouping" else 1
+    dual = all_stays.merge(ctx.store.backend.to_pyarrow(ctx.store.table("patients").select("patient_id", "social_risk")).to_pandas(),
+                           on="patient_id", how="left")
+    hospitals = pd.DataFrame({"hospital_id": payments.index})
+    hospitals["dual_proportion"] = hospitals.hospital_id.map(dual.groupby("hospital_id").social_risk.mean()).fillna(0.0)
+    hospitals["base_operating_payments"] = [float(payments[h]) for h in hospitals.hospital_id]
+    rules = model.HrrpRules(floor=float(scoring.payment_floor), min_cases=scoring.min_cases, peer_groups=groups,
+                            err_decimals=4, min_reported_count=11)
+    adjustments = model.payment_adjustment(conditions, hospitals, rules)
+    ledger = model.hrrp_ledger(adjustments, hospitals)
+    ledger.program = program.id
+    rows = []
+    for r in conditions.merge(adjustments[["hospital_id", "peer_group"]], on="hospital_id").itertuples(index=False):
+        counts = "too few cases" if r.discharges < scoring.min_cases else "counts"
+        rows.append({"entity_id": r.hospital_id, "component": r.condition, "value": r.err, "points": np.nan, "max_points": np.nan,
+                     "score": r.err, "tier": counts,
+                     "detail": f"{r.condition}: {r.observed:.0f} of {r.discharges} index stays readmitted; predicted {r.predicted:.2f}, "
+                               f"expected {r.expected:.2f}, ERR {r.err:.4f}; DRG ratio {r.drg_ratio:.4f}; peer group {r.peer_group}"})
+    for r in adjustments.merge(hospitals, on="hospital_id").itertuples(index=False):
+        penalty = (1 - to_decimal(float(r.payment_adjustment_factor))) * to_decimal(r.base_operating_payments)
+        rows.append({"entity_id": r.hospital_id, "component": "total", "value": r.payment_adjustment_factor, "points": np.nan,
+                     "max_points": np.nan, "score": r.payment_adjustment_factor, "tier": "penalised" if r.payment_adjustment_factor < 1 else "no penalty",
+                     "detail": f"PAF {r.payment_adjustment_factor:.4f} (dual proportion {r.dual_proportion:.3f}, peer group {r.peer_group}, "
+                               f"neutrality modifier {r.neutrality_modifier:.4f}): reduction {penalty:,.2f} of {r.base_operating_payments:,.2f}"})
+    ledger.check()
+    return ModelOutput(scores_frame(rows), ledger)

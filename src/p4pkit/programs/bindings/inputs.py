@@ -1,0 +1,69 @@
+"""Inputs several bindings derive from a run context the same way: rates, quality scores, allowed amounts.
+
+Kept in one place so that, for example, MIPS and HVBP read an entity's measured rate identically,
+and capitation and shared savings judge quality on the same score.
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from p4pkit.attribution.entities import clinician_entities
+from p4pkit.errors import UserError
+from p4pkit.programs.context import RunContext
+from p4pkit.programs.ledger import Ledger
+from p4pkit.programs.money import to_decimal
+from p4pkit.programs.schema import Measure
+
+
+def entity_rates(ctx: RunContext, measure: Measure, period: str = "performance") -> pd.DataFrame:
+    """entity_id, rate (observed, on the measure's own scale), cases (patients in the performance
+    denominator) and the counts, for one measure in one period; entities without a rate are dropped."""
+    rows = ctx.measure(measure.id, period)
+    table = rows[["entity_id", "numerator", "performance_denominator", "rate"]].rename(columns={"performance_denominator": "cases"})
+    return table[table.rate.notna()].reset_index(drop=True)
+
+
+def quality_percent(ctx: RunContext) -> pd.Series:
+    """Quality score in percent per entity: the mean over the program's measures of the shrunken
+    (else observed) performance rate, 1 − rate for lower-is-better measures. The same score as the
+    shared-savings binding's quality gate."""
+    parts = []
+    for measure in ctx.program.measures:
+        rows = ctx.measure(measure.id).set_index("entity_id")
+        rate = rows.shrunk_rate.fillna(rows.rate)
+        parts.append(1 - rate if measure.direction == "lower_is_better" else rate)
+    return 100 * pd.concat(parts, axis=1).mean(axis=1)
+
+
+def rendered_allowed(ctx: RunContext, period: str = "performance") -> pd.Series:
+    """Allowed amounts (Decimal) of claim lines with service in the period, per entity of the rendering
+    clinician at the program's attribution level (clinician, organization or ACO): what a clinician
+    or group billed, the base MIPS adjusts (42 CFR 414.1405(e): covered professional services)."""
+    rule = ctx.program.attribution
+    level = getattr(rule, "entity", "clinician")
+    window = ctx.periods[period]
+    lines = ctx.store.table("claim_lines")
+    lines = lines.filter(lines.service_start.between(ibis.literal(window.start), ibis.literal(window.end)))
+    entities = clinician_entities(ctx.store, level).select("clinician_id", "entity_id")
+    joined = lines.join(entities, lines.rendering_clinician_id == entities.clinician_id)
+    totals = joined.group_by("entity_id").aggregate(allowed=joined.allowed_amount.sum())
+    frame = ctx.store.backend.to_pyarrow(totals).to_pandas()
+    return pd.Series([to_decimal(v) for v in frame.allowed], index=frame.entity_id, dtype=object)
+
+
+def program_ledger(ctx: RunContext, **promises: object) -> Ledger:
+    """An empty ledger for the program, its participants the only entities that may be penalised."""
+    return Ledger(program=ctx.program.id, participants=ctx.participants, **promises)
+
+
+def require_thresholds(measure: Measure, lower: float, upper: float | str, model: str) -> None:
+    """Refuse thresholds a model cannot honour: its standards are fixed by its regulation."""
+    limits = measure.thresholds
+    if limits is not None and (limits.method, limits.lower, limits.upper) != ("baseline_percentile", lower, upper):
+        raise UserError(
+            f"{model} measure {measure.id}: thresholds {limits.method} {limits.lower}/{limits.upper} cannot be honoured",
+            hint=f"{model} sets its standards from the baseline: write thresholds: {{method: baseline_percentile, lower: {lower}, upper: {upper}}} or leave them out.",
+        )
+
