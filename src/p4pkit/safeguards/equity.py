@@ -67,17 +67,20 @@ def _stratum(patients: ibis.Table, by: str) -> ibis.Value:
     return label.fill_null(UNKNOWN)
 
 
+def with_counts(results: ibis.Table) -> ibis.Table:
+    """Patient results with `counted` (1 when in the performance denominator: in the denominator,
+    neither excluded nor excepted) and `met` (1 when counted and in the numerator)."""
+    eligible = (results.denominator == 1) & (results.denominator_exclusion == 0) & (results.denominator_exception == 0)
+    return results.mutate(counted=eligible.cast("int64"), met=(eligible & (results.numerator == 1)).cast("int64"))
+
+
 def measure_strata(patient_measures: ibis.Table, patients: ibis.Table, by: str, period: str = "performance") -> pd.DataFrame:
     """Numerator, performance denominator and rate of each proportion measure by stratum of `by`.
 
     `patient_measures` is a run's `patient_measures` table (patient results with entity and period),
     `patients` the canonical patients table.
     """
-    results = patient_measures.filter((patient_measures.period == period) & (patient_measures.scoring == "proportion"))
-    eligible = (results.denominator == 1) & (results.denominator_exclusion == 0) & (results.denominator_exception == 0)
-    results = results.mutate(
-        counted=eligible.cast("int64"), met=(eligible & (results.numerator == 1)).cast("int64")
-    )
+    results = with_counts(patient_measures.filter((patient_measures.period == period) & (patient_measures.scoring == "proportion")))
     labelled = patients.select("patient_id", stratum=_stratum(patients, by))
     joined = results.left_join(labelled, "patient_id")
     joined = joined.mutate(stratum=joined.stratum.fill_null(UNKNOWN))
@@ -87,7 +90,7 @@ def measure_strata(patient_measures: ibis.Table, patients: ibis.Table, by: str, 
         .to_pandas()
     )
     summary.insert(2, "stratifier", by)
-    summary["rate"] = np.where(summary.denominator > 0, summary.numerator / summary.denominator.where(summary.denominator > 0), np.nan)
+    summary["rate"] = summary.numerator / summary.denominator.where(summary.denominator > 0)
     return summary.sort_values(["measure_id", "group_index", "stratum"], ignore_index=True)
 
 

@@ -42,6 +42,7 @@ import pyarrow as pa
 from scipy import stats
 
 from p4pkit.measures import Period, run_measures
+from p4pkit.safeguards.equity import with_counts
 from p4pkit.store import Store
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -59,9 +60,7 @@ def results_over_periods(store: Store, measure_ids: Iterable[str], periods: Mapp
 def period_rates(results: ibis.Table, incentivised: Iterable[str]) -> pd.DataFrame:
     """Per period and proportion measure (first population group): numerator, performance
     denominator, rate, and whether the measure is incentivised."""
-    rows = results.filter((results.scoring == "proportion") & (results.group_index == 0))
-    eligible = (rows.denominator == 1) & (rows.denominator_exclusion == 0) & (rows.denominator_exception == 0)
-    rows = rows.mutate(counted=eligible.cast("int64"), met=(eligible & (rows.numerator == 1)).cast("int64"))
+    rows = with_counts(results.filter((results.scoring == "proportion") & (results.group_index == 0)))
     table = (
         rows.group_by(["period", "measure_id"])
         .aggregate(numerator=rows.met.sum(), denominator=rows.counted.sum())
