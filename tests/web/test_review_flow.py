@@ -117,3 +117,13 @@ def test_a_valid_submission_is_stored_as_its_own_store(portal):
     stored = [p.name for p in app.state.portal.upload_dir.iterdir()]
     assert len([n for n in stored if n.startswith("ORG_A-") and n.endswith(".duckdb")]) == 1
     assert not [n for n in stored if n.startswith(".upload-")]
+
+
+def test_the_audit_log_page_lists_events_and_records_its_own_opening(portal):
+    app, engine, run_id = portal
+    admin, _ = sign_in(app, "admin")
+    before = len(views(engine))
+    page = admin.get("/admin/audit").text
+    assert "run.register" in page and "review.open" in page
+    (opened,) = views(engine)[before:]
+    assert (opened.actor, opened.run_id, opened.detail["what"]) == ("admin", run_id, "audit log")
