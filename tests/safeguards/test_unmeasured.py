@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import ibis
 import numpy as np
 import pandas as pd
 import pytest
 
-from p4pkit.safeguards.unmeasured import group_series, period_rates, unmeasured_care
+from p4pkit.safeguards.unmeasured import annual_periods, group_series, period_rates, periods_after, unmeasured_care
 
 Z = 1.959964
 
@@ -81,3 +83,10 @@ def test_group_series_gives_each_group_mean_rate_per_period():
     rates = _rates([("y1", "I1", 1, 2, True), ("y1", "I2", 3, 4, True), ("y1", "N", 1, 4, False)])
     series = group_series(rates)
     assert series.values.tolist() == [["y1", "not incentivised", 0.25], ["y1", "incentivised", 0.625]]
+
+
+def test_annual_periods_and_the_post_window_after_a_program_start():
+    periods = annual_periods(date(2003, 4, 1), 3)
+    assert list(periods) == ["2003-04-01", "2004-04-01", "2005-04-01"]
+    assert (periods["2003-04-01"].start, periods["2003-04-01"].end) == (date(2003, 4, 1), date(2004, 3, 31))
+    assert periods_after(periods, date(2004, 4, 1)) == ["2004-04-01", "2005-04-01"]

@@ -27,13 +27,15 @@ baseline against the performance period):
   incentivised change is above zero with its whole interval.
 
 `period_rates` takes any long table of patient results with a `period` column (a run's
-`patient_measures`, or `results_over_periods` for comparators computed from the data).
+`patient_measures`, or `results_over_periods` for measures computed from the data, e.g. over
+`annual_periods` with `periods_after(periods, program_start)` as the post window).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import ibis
 import numpy as np
@@ -46,6 +48,22 @@ from p4pkit.safeguards.equity import with_counts
 from p4pkit.store import Store
 
 Z95 = float(stats.norm.ppf(0.975))
+
+
+def annual_periods(first_start: date, years: int) -> dict[str, Period]:
+    """`years` consecutive one-year periods from `first_start`, named by their first day, e.g. for
+    rates per year either side of a program start."""
+    periods = {}
+    for n in range(years):
+        start = first_start.replace(year=first_start.year + n)
+        end = first_start.replace(year=first_start.year + n + 1) - timedelta(days=1)
+        periods[start.isoformat()] = Period(start, end)
+    return periods
+
+
+def periods_after(periods: Mapping[str, Period], program_start: date) -> list[str]:
+    """Names of the periods that begin on or after the program start: the 'post' window."""
+    return [name for name, period in periods.items() if period.start >= program_start]
 
 
 def results_over_periods(store: Store, measure_ids: Iterable[str], periods: Mapping[str, Period]) -> pa.Table:
