@@ -261,6 +261,13 @@ def test_malformed_csv_is_refused_without_echoing_the_line(tmp_path, db):
     assert "SECRET-ID" not in error.render()
 
 
+def test_a_file_that_is_not_utf8_is_refused(tmp_path, db):
+    folder = write_csv(tmp_path / "in", {"patients": WORLD["patients"]})
+    (folder / "patients.csv").write_bytes("patient_id,birth_date,sex,né\n".encode("latin-1"))
+    error = refused_folder(folder, db)
+    assert error.problems == (Problem("patients.csv", None, None, "the header is not UTF-8 text; save the file as UTF-8 CSV"),)
+
+
 def test_row_numbers_hold_in_a_large_file(tmp_path, db):
     rows = [{"patient_id": f"P{i}", "birth_date": "1970-01-01", "sex": "female"} for i in range(60_000)]
     rows[57_321]["birth_date"] = "1970-02-30"

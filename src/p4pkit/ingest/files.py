@@ -85,8 +85,12 @@ def discover(folder: Path) -> list[SourceFile]:
 
 
 def _csv_header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), [])
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        problem = Problem(path.name, None, None, "the header is not UTF-8 text; save the file as UTF-8 CSV")
+        raise UserError(f"{path.name}: cannot be read; nothing was loaded.", [problem]) from None
 
 
 def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
