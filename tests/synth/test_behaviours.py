@@ -11,9 +11,13 @@ from p4pkit.synth import BEHAVIOURS, generate, targets
 PROGRAM_START = pd.Timestamp("2024-01-01")
 
 
+CHRONIC_CODES = {*targets.DIAGNOSIS_CODES.values(), *targets.CKD_STAGE_CODES, *targets.UPCODE_CODES}
+
+
 def condition_codes_explained_by_truth(world) -> pd.Series:
-    """For each condition event: is its code one the patient's TRUE conditions would produce?"""
+    """For each chronic-condition diagnosis event: is its code one the patient's TRUE conditions would produce?"""
     events = world["events"].query("kind == 'condition'")
+    events = events[events["code"].isin(CHRONIC_CODES)]
     truth = world["truth/conditions"]
     true_codes = {(row.patient_id, code) for row in truth.itertuples()
                   for code in ([targets.DIAGNOSIS_CODES[row.condition]] if row.condition != "ckd" else targets.CKD_STAGE_CODES)}
@@ -32,8 +36,16 @@ def assert_at_own_practice(world, events: pd.DataFrame) -> None:
     assert (at == events["patient_id"].map(home)).all()
 
 
+def behaviour_exceptions(world) -> pd.DataFrame:
+    """"Not done" records with the behaviour's reason (natural PCAs carry other reasons)."""
+    events = world["events"]
+    return events[events["negated"] & (events["negation_reason_code"] == targets.EXCEPTION_REASON)]
+
+
 def test_with_every_behaviour_off_there_is_no_trace(world):
-    assert not world["events"]["negated"].any()
+    assert behaviour_exceptions(world).empty
+    natural = world["events"][world["events"]["negated"]]
+    assert len(natural) > 50 and set(natural["negation_reason_code"]) == {targets.NOT_INDICATED, targets.NOT_TOLERATED, targets.REFUSED}
     assert "removed_by_practice" not in set(world["enrollments"]["end_reason"].dropna())
     assert condition_codes_explained_by_truth(world).all()
     assert world["truth/behaviours"].empty and world["truth/behaviour_patients"].empty
@@ -50,7 +62,7 @@ def test_switched_on_behaviours_are_recorded_with_their_practices_and_start(game
 
 
 def test_exception_reporting_writes_not_done_records_only_where_truth_says(gamed):
-    negated = gamed["events"][gamed["events"]["negated"]]
+    negated = behaviour_exceptions(gamed)
     marked = touched(gamed, "exception_reporting")
     assert len(negated) > 50
     # Truth lists every patient the practice targets; those still seen after the start have records.
@@ -59,10 +71,25 @@ def test_exception_reporting_writes_not_done_records_only_where_truth_says(gamed
     assert set(negated["code"]) == {targets.HBA1C.loinc, targets.SYSTOLIC.loinc, targets.DIASTOLIC.loinc}
     assert (negated["start"] >= PROGRAM_START).all() and negated["value_num"].isna().all()
     assert (negated["negation_reason_system"] == codes.SNOMED).all()
-    assert (negated["negation_reason_code"] == targets.EXCEPTION_REASON).all()
     practices = gamed["truth/practices"].set_index("organization_id")["exception_reporting"]
     assert practices[marked["organization_id"]].all()
     assert_at_own_practice(gamed, negated)
+
+
+def test_exception_reporting_marks_asthma_and_copd_patients_unsuitable_with_the_qof_pca_codes(gamed, world):
+    unsuitable = {targets.PCA_CODES[name][0] for name in ("asthma", "copd")}
+    marked = set(touched(gamed, "exception_reporting")["patient_id"])
+
+    def pca_rate(w, patients: set[str]) -> float:
+        events = w["events"]
+        coded = events[events["code"].isin(unsuitable) & (events["start"] >= PROGRAM_START)]
+        truth = w["truth/conditions"]
+        register = set(truth.loc[truth["condition"].isin(["asthma", "copd"]), "patient_id"]) & patients
+        return len(set(coded["patient_id"]) & register) / len(register)
+
+    # Natural "unsuitable" PCAs run at about 1% a year; the targeted patients get one every year.
+    assert pca_rate(gamed, marked) > 0.8
+    assert pca_rate(world, set(world["patients"]["patient_id"])) < 0.05
 
 
 def test_deregistration_ends_high_risk_registrations_and_their_care(gamed):

@@ -72,7 +72,8 @@ def test_encounter_cost_is_the_sum_of_its_claim_lines_and_paid_never_exceeds_all
     assert len(by_encounter) == len(encounters)
     assert (lines["paid_amount"] <= lines["allowed_amount"]).all()
     assert (lines["allowed_amount"] > 0).all()
-    assert set(lines["place_of_service"]) == {"11", "21", "23"}
+    # Office, home, inpatient, outpatient hospital (observation), emergency department, hospice.
+    assert set(lines["place_of_service"]) == {"11", "12", "21", "22", "23", "34"}
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

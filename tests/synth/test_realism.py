@@ -135,7 +135,7 @@ def test_codes_come_from_the_official_value_sets_with_their_system(world):
     assert (codes.LOINC, targets.TOBACCO_SCREEN) in value_set("2.16.840.1.113883.3.526.3.1278")
     assert (codes.CPT, targets.CESSATION[0]) in value_set("2.16.840.1.113883.3.526.3.509")
     smoking_values = set(zip(events["value_code_system"].dropna(), events["value_code"].dropna()))
-    assert smoking_values == {(codes.SNOMED, targets.SMOKER), (codes.SNOMED, targets.NON_SMOKER)}
+    assert smoking_values == {(codes.SNOMED, c) for c in (targets.SMOKER, targets.NON_SMOKER, targets.NURSING_HOME)}
     assert (codes.SNOMED, targets.SMOKER) in value_set("2.16.840.1.113883.3.526.3.1170")
     assert (codes.SNOMED, targets.NON_SMOKER) in value_set("2.16.840.1.113883.3.526.3.1189")
     assert pairs >= {(codes.LOINC, "8480-6"), (codes.LOINC, "8462-4")} | hba1c
@@ -143,16 +143,26 @@ def test_codes_come_from_the_official_value_sets_with_their_system(world):
     encounters = world["encounters"]
     types = set(zip(encounters["encounter_class"], encounters["type_system"], encounters["type_code"]))
     office = value_set("2.16.840.1.113883.3.464.1003.101.12.1001")
+    palliative = value_set("2.16.840.1.113883.3.464.1003.101.12.1090")
     emergency = value_set("2.16.840.1.113883.3.464.1003.101.12.1010")
     inpatient = value_set("2.16.840.1.113883.3.666.5.307")
+    home = value_set("2.16.840.1.113883.3.464.1003.1003") | value_set("2.16.840.1.113883.3.464.1003.101.12.1088")
+    observation = {(codes.HCPCS, targets.OBSERVATION[0])}
+    allowed = {"ambulatory": office | palliative, "emergency": emergency, "inpatient": inpatient, "home": home,
+               "observation": observation}
     for klass, system, code in types:
-        allowed = {"ambulatory": office, "emergency": emergency, "inpatient": inpatient}[klass]
-        assert (system, code) in allowed, (klass, code)
+        assert (system, code) in allowed[klass], (klass, code)
+    assert {klass for klass, _, _ in types} == set(allowed)
 
-    icd = events.loc[events["kind"] == "condition", "code"]
+    # Diagnoses: the chronic conditions' ICD-10-CM codes, or codes of the eCQM exclusion value sets
+    # (palliative care, frailty, advanced illness); SNOMED only for the old, resolved diagnoses.
+    conditions = events[events["kind"] == "condition"]
+    exclusion = set().union(*(value_set(f"2.16.840.1.113883.3.464.1003.{oid}") for oid in ("1167", "113.12.1074", "110.12.1082")))
+    icd = conditions.loc[conditions["code_system"] == codes.ICD10CM, "code"]
     prefixes = ("I10", "E11.", "J45.", "J44.", "I25.", "I50.", "N18.3", "N18.4", "N18.5", "F32.", "F33.")
-    assert icd.map(lambda c: c.startswith(prefixes)).all()
-    assert set(events.loc[events["kind"] == "condition", "code_system"]) == {codes.ICD10CM}
+    assert icd.map(lambda c: c.startswith(prefixes) or (codes.ICD10CM, c) in exclusion).all()
+    snomed = set(conditions.loc[conditions["code_system"] != codes.ICD10CM, "code"])
+    assert snomed == {code for _, code, _, _ in targets.RESOLVED}
 
 
 def test_events_carry_the_qi_core_category_and_status_the_measures_check(world):
@@ -165,22 +175,28 @@ def test_events_carry_the_qi_core_category_and_status_the_measures_check(world):
     assert category[targets.TOBACCO_SCREEN] == {"survey"}  # CMS138 reads it as an assessment
     diagnoses = events[events["kind"] == "condition"]
     assert (diagnoses["verification_status"] == "confirmed").all()
-    assert (diagnoses["category"] == "problem-list-item").all() and (diagnoses["status"] == "active").all()
+    # Problem-list entries have no encounter; a diagnosis made at a visit is an encounter diagnosis.
+    assert (diagnoses["category"] == diagnoses["encounter_id"].isna().map({True: "problem-list-item", False: "encounter-diagnosis"})).all()
+    resolved = diagnoses["status"] == "resolved"
+    assert (diagnoses.loc[~resolved, "status"] == "active").all() and diagnoses.loc[resolved, "end"].notna().all()
     assert set(events.loc[events["kind"] == "procedure", "status"]) == {"completed"}
+    orders = events[events["kind"].isin(["medication", "device"])]
+    assert (orders["intent"] == "order").all() and events.loc[~events.index.isin(orders.index), "intent"].isna().all()
     assert (world["encounters"]["status"] == "finished").all()
 
 
 def test_labs_carry_canonical_units_and_blood_pressure_comes_as_a_pair_at_the_same_time(world):
     events = world["events"]
     for lab in (targets.HBA1C, targets.SYSTOLIC, targets.DIASTOLIC, targets.CHOLESTEROL, targets.EGFR, targets.BMI):
-        rows = events[events["code"] == lab.loinc]
+        rows = events[(events["code"] == lab.loinc) & ~events["negated"]]
         assert len(rows) > 100 and (rows["value_unit"] == lab.unit).all(), lab
         assert rows["value_num"].notna().all()
     for lab in (targets.HBA1C, targets.SYSTOLIC, targets.DIASTOLIC, targets.CHOLESTEROL):  # agree with model.units
         assert NORMALISED[lab.loinc].quantity.canonical_unit == lab.unit
     key = ["patient_id", "encounter_id", "start"]
-    systolic = events[events["code"] == "8480-6"].set_index(key)["value_num"]
-    diastolic = events[events["code"] == "8462-4"].set_index(key)["value_num"]
+    done = events[~events["negated"]]
+    systolic = done[done["code"] == "8480-6"].set_index(key)["value_num"]
+    diastolic = done[done["code"] == "8462-4"].set_index(key)["value_num"]
     assert systolic.index.sort_values().equals(diastolic.index.sort_values())
     assert (systolic > diastolic.reindex(systolic.index)).all()
 

@@ -6,7 +6,9 @@ program start date, and is recorded in `truth/behaviours.parquet` (which practic
 evaluations can be scored against what really happened:
 
 - `exception_reporting`: the practice records its high-risk patients' HbA1c and blood-pressure
-  checks as "not done" with a medical reason (QOF-style exception reporting, Doran et al. 2006);
+  checks as "not done" with a medical reason, and its asthma and COPD patients as "unsuitable"
+  with the register's QOF PCA code instead of reviewing them (QOF-style exception reporting,
+  Doran et al. 2006), so the QOF measures see the exceptions;
 - `deregistration`: the practice ends the registration of some high-risk patients
   (`end_reason = "removed_by_practice"`), the "deselection" the ACP warned of;
 - `upcoding`: the practice records an extra diagnosis that risk models pay for, with no
@@ -28,6 +30,8 @@ from p4pkit.synth.people import Population
 
 DIABETES = targets.CONDITION_NAMES.index("diabetes")
 HYPERTENSION = targets.CONDITION_NAMES.index("hypertension")
+ASTHMA = targets.CONDITION_NAMES.index("asthma")
+COPD = targets.CONDITION_NAMES.index("copd")
 
 
 @dataclass
@@ -63,7 +67,7 @@ def assign_behaviours(params: Params, n_practices: int, pop: Population) -> Beha
         drawn = rng.random(n_practices) < params.behaviour_share  # drawn even when off: stable streams
         practices[name] = drawn if name in params.behaviours else np.zeros(n_practices, dtype=bool)
 
-    high_risk = (pop.conditions[:, DIABETES] | pop.conditions[:, HYPERTENSION]) & (pop.severity > 0.8)
+    high_risk = pop.conditions[:, [DIABETES, HYPERTENSION, ASTHMA, COPD]].any(axis=1) & (pop.severity > 0.8)
     u_exception, u_remove, u_upcode = rng.random(pop.n), rng.random(pop.n), rng.random(pop.n)
     removal_day = rng.integers(params.program_day + 1, params.end_day + 1, pop.n)  # registration ends the day before
     code = rng.integers(0, len(targets.UPCODE_CODES), pop.n)

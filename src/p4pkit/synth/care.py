@@ -39,6 +39,7 @@ class EventType:
     cpt: str | None = None
     cents: int = 0
     category: str | None = None
+    supply: int = 0  # days of supply of one medication fill
 
 
 def _lab(lab: t.Lab) -> EventType:
@@ -59,8 +60,27 @@ EVENT_TYPES: dict[str, EventType] = {
     "fit": EventType("observation", codes.LOINC, t.FIT[0], None, t.FIT[1], t.FIT[2], "laboratory"),
     "pap": EventType("observation", codes.LOINC, t.PAP[0], None, t.PAP[1], t.PAP[2], "laboratory"),
 }
+EVENT_TYPES.update({
+    f"rx:{name}": EventType("medication", codes.RXNORM, code, supply=supply) for name, (code, supply) in t.MEDICATIONS.items()
+})
+EVENT_TYPES.update({
+    "hospice_care": EventType("procedure", codes.SNOMED, t.HOSPICE_CARE),
+    "wheelchair": EventType("device", codes.SNOMED, t.FRAILTY_DEVICE),
+    "housing": EventType("observation", codes.LOINC, t.HOUSING_STATUS, category="survey"),
+    "asthma_review": EventType("procedure", codes.SNOMED, t.ASTHMA_REVIEW),
+    "copd_review": EventType("procedure", codes.SNOMED, t.COPD_REVIEW),
+    **{f"invite:{code}": EventType("communication", codes.SNOMED, code) for code in t.COPD_INVITATIONS},
+    **{f"pca:{code}": EventType("observation", codes.SNOMED, code)
+       for pair in t.PCA_CODES.values() for code in pair if code is not None},
+    **{f"resolved:{name}": EventType("observation", codes.SNOMED, code) for name, _, code, _ in t.RESOLVED},
+    **{f"history:{name}": EventType("condition", codes.SNOMED, code) for name, code, _, _ in t.RESOLVED},
+})
+# Chronic-condition diagnoses first and contiguous: claim diagnoses index them by event type.
 ICD_CODES = tuple(dict.fromkeys([*t.DIAGNOSIS_CODES.values(), *t.CKD_STAGE_CODES, *t.UPCODE_CODES]))
 for _code in ICD_CODES:
+    EVENT_TYPES[f"icd:{_code}"] = EventType("condition", codes.ICD10CM, _code)
+# Other diagnoses: palliative care, frailty and dementia (eCQM exclusion value sets).
+for _code in (t.PALLIATIVE_DIAGNOSIS, *t.FRAILTY_DIAGNOSES, *t.DEMENTIA_CODES):
     EVENT_TYPES[f"icd:{_code}"] = EventType("condition", codes.ICD10CM, _code)
 TYPE_NAMES = list(EVENT_TYPES)
 TYPE = {name: i for i, name in enumerate(TYPE_NAMES)}
@@ -68,26 +88,37 @@ TYPE = {name: i for i, name in enumerate(TYPE_NAMES)}
 CONDITION_TYPE = np.array([TYPE[f"icd:{t.DIAGNOSIS_CODES.get(c.name, t.CKD_STAGE_CODES[0])}"] for c in t.CONDITIONS])
 CKD_TYPES = np.array([TYPE[f"icd:{c}"] for c in t.CKD_STAGE_CODES])
 UPCODE_TYPES = np.array([TYPE[f"icd:{c}"] for c in t.UPCODE_CODES])
-# Claim diagnosis vocabulary: condition codes, then a routine adult examination and "illness, unspecified".
-DIAGNOSES = (*ICD_CODES, "Z00.00", "R69")
-ROUTINE, UNSPECIFIED = len(ICD_CODES), len(ICD_CODES) + 1
+# Claim diagnosis vocabulary: condition codes, then a routine adult examination, "illness,
+# unspecified", palliative care (hospice and palliative encounters) and reduced mobility (home nursing).
+DIAGNOSES = (*ICD_CODES, "Z00.00", "R69", t.PALLIATIVE_DIAGNOSIS, t.FRAILTY_DIAGNOSES[0])
+ROUTINE, UNSPECIFIED, PALLIATIVE_DX, FRAILTY_DX = range(len(ICD_CODES), len(ICD_CODES) + 4)
 DIAG_OF_TYPE0 = TYPE[f"icd:{ICD_CODES[0]}"]  # event type -> DIAGNOSES index is type - DIAG_OF_TYPE0
 
-# Encounter vocabulary: (class, system, code, base allowed cents).
+# Encounter vocabulary: (class, type system, type code, base allowed cents, billing system, billing
+# code). Stays are billed by MS-DRG instead (their billing code is None).
 ENCOUNTER_TYPES = (
-    *[("ambulatory", codes.CPT, code, cents) for code, cents in t.OFFICE_VISITS],
-    *[("emergency", codes.CPT, code, cents + t.ED_FACILITY_CENTS) for code, cents in t.ED_VISITS],
-    ("inpatient", codes.SNOMED, t.INPATIENT_TYPE, 0),
+    *[("ambulatory", codes.CPT, code, cents, codes.CPT, code) for code, cents in t.OFFICE_VISITS],
+    *[("emergency", codes.CPT, code, cents + t.ED_FACILITY_CENTS, codes.CPT, code) for code, cents in t.ED_VISITS],
+    ("inpatient", codes.SNOMED, t.INPATIENT_TYPE, 0, codes.MS_DRG, None),
+    ("inpatient", codes.SNOMED, t.ELECTIVE_TYPE, 0, codes.MS_DRG, None),
+    ("observation", codes.HCPCS, t.OBSERVATION[0], t.OBSERVATION[1], codes.HCPCS, t.OBSERVATION[0]),
+    ("home", codes.SNOMED, t.HOSPICE_ENCOUNTER[0], t.HOSPICE_ENCOUNTER[1], codes.HCPCS, t.HOSPICE_BILL),
+    ("ambulatory", codes.SNOMED, t.PALLIATIVE_ENCOUNTER[0], t.PALLIATIVE_ENCOUNTER[1], codes.CPT, t.PALLIATIVE_BILL),
+    ("home", codes.CPT, t.FRAILTY_VISIT[0], t.FRAILTY_VISIT[1], codes.CPT, t.FRAILTY_VISIT[0]),
 )
-OFFICE, ED, INPATIENT = 0, len(t.OFFICE_VISITS), len(t.OFFICE_VISITS) + len(t.ED_VISITS)
-PRIMARY, SPECIALIST, EMERGENCY, ADMISSION = 0, 1, 2, 3
-POS = (t.POS_OFFICE, t.POS_OFFICE, t.POS_ED, t.POS_INPATIENT)
+OFFICE, ED = 0, len(t.OFFICE_VISITS)
+INPATIENT = ED + len(t.ED_VISITS)
+ELECTIVE, OBSERVATION_STAY, HOSPICE, PALLIATIVE, FRAILTY_VISIT = range(INPATIENT + 1, INPATIENT + 6)
+# Settings of care, with the CMS place-of-service code of each.
+PRIMARY, SPECIALIST, EMERGENCY, ADMISSION, OBSERVATION, HOME, HOSPICE_CARE = range(7)
+POS = (t.POS_OFFICE, t.POS_OFFICE, t.POS_ED, t.POS_INPATIENT, t.POS_OUTPATIENT_HOSPITAL, t.POS_HOME, t.POS_HOSPICE)
 DISPOSITIONS = ("home", "snf", "exp")
 SOURCES = ("emd", "outp")
 # MS-DRG (index into targets.DRGS) of an admission for each condition, and when no condition applies.
 DRG_OF_CONDITION = np.array([6, 2, 1, 1, 3, 0, 4, 5])
 DRG_OTHER = 6
-VALUE_CODES = (t.SMOKER, t.NON_SMOKER)
+VALUE_CODES = (t.SMOKER, t.NON_SMOKER, t.NURSING_HOME)
+DRG_ELECTIVE = len(t.DRGS) - 1
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -141,20 +172,21 @@ class Slice:
         return who, day
 
 
-def _hospital(rng: np.random.Generator, world: World, practice: np.ndarray) -> np.ndarray:
+def hospital_of(rng: np.random.Generator, world: World, practice: np.ndarray) -> np.ndarray:
     """The practice's local hospital four times in five, otherwise any hospital."""
     local = world.practice_hospital[practice]
     return np.where(rng.random(len(practice)) < 0.8, local, rng.integers(0, len(world.hospital_ids), len(practice)))
 
 
-def _hospital_doctor(rng: np.random.Generator, world: World, hospital: np.ndarray, emergency: bool) -> np.ndarray:
+def hospital_doctor(rng: np.random.Generator, world: World, hospital: np.ndarray, emergency: bool) -> np.ndarray:
     """A hospitalist (first half of the hospital's doctors) or an emergency physician (second half)."""
     half = (world.hosp_offsets[1] - world.hosp_offsets[0]) // 2
     return world.hosp_offsets[hospital] + half * emergency + rng.integers(0, half, len(hospital))
 
 
-def draw_encounters(rng: np.random.Generator, world: World, s: Slice) -> dict[str, np.ndarray]:
-    """Primary-care and specialist visits, ED visits, admissions and 30-day readmissions of a slice."""
+def encounter_parts(rng: np.random.Generator, world: World, s: Slice) -> list[dict[str, np.ndarray]]:
+    """Primary-care and specialist visits, ED visits, admissions (emergency and elective), 30-day
+    readmissions and observation stays of a slice, as parts for `assemble_encounters`."""
     n_prac, n_groups = len(world.practice_ids), len(world.group_ids)
     parts = []
 
@@ -185,22 +217,33 @@ def draw_encounters(rng: np.random.Generator, world: World, s: Slice) -> dict[st
 
     rate = np.exp(-1.3 + 0.3 * s.ncond + 0.15 * s.deprivation - 0.15 * s.quality + 0.3 * s.pop.social_risk[s.lo:s.lo + len(s.span)])
     who, day = s.spread(rng, rate)
-    hospital = _hospital(rng, world, s.practice[who])
+    hospital = hospital_of(rng, world, s.practice[who])
     k, found = pick_condition(rng, s.conditions[who])
     parts.append(dict(who=who, day=day, setting=np.full(len(who), EMERGENCY),
-                      clinician=_hospital_doctor(rng, world, hospital, True), org=n_prac + n_groups + hospital,
+                      clinician=hospital_doctor(rng, world, hospital, True), org=n_prac + n_groups + hospital,
                       etype=ED + rng.integers(0, len(t.ED_VISITS), len(who)), cond=np.where(found, k, -1)))
 
     rate = np.minimum(np.exp(-3.1 + 0.45 * s.ncond + 0.025 * (s.age - 50) + 0.1 * s.deprivation - 0.2 * s.quality), 3.0)
     who, day = s.spread(rng, rate)
-    hospital = _hospital(rng, world, s.practice[who])
-    admission = _admissions(rng, world, s, who, day, hospital)
+    hospital = hospital_of(rng, world, s.practice[who])
+    admission = _admissions(rng, world, s, who, day, hospital, rng.random(len(who)) < t.ELECTIVE_SHARE)
     readmit = rng.random(len(who)) < sigmoid(-2.1 + 0.2 * s.ncond[who] - 0.35 * world.hospital_quality[hospital] - 0.15 * s.quality[who])
     again = admission["end_day"] + 1 + rng.integers(0, 30, len(who))
     readmit &= again <= s.end[who]
-    readmission = _admissions(rng, world, s, who[readmit], again[readmit], hospital[readmit])
-    parts += [admission, readmission]
+    planned = rng.random(int(readmit.sum())) < t.PLANNED_READMISSION_SHARE
+    readmission = _admissions(rng, world, s, who[readmit], again[readmit], hospital[readmit], planned)
+    who, day = s.spread(rng, rate * t.OBSERVATION_PER_ADMISSION)
+    hospital = hospital_of(rng, world, s.practice[who])
+    k, found = pick_condition(rng, s.conditions[who])
+    parts += [admission, readmission, dict(
+        who=who, day=day, setting=np.full(len(who), OBSERVATION), clinician=hospital_doctor(rng, world, hospital, False),
+        org=n_prac + n_groups + hospital, etype=np.full(len(who), OBSERVATION_STAY), cond=np.where(found, k, -1),
+        end_day=np.minimum(day + 1, s.end[who]))]
+    return parts
 
+
+def assemble_encounters(rng: np.random.Generator, parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One set of encounter columns from parts, with a time of day, ordered by patient, day and time."""
     for part in parts:  # columns only stays have
         rows = len(part["who"])
         part.setdefault("end_day", part["day"])
@@ -213,8 +256,9 @@ def draw_encounters(rng: np.random.Generator, world: World, s: Slice) -> dict[st
 
 
 def _admissions(rng: np.random.Generator, world: World, s: Slice, who: np.ndarray, day: np.ndarray,
-                hospital: np.ndarray) -> dict[str, np.ndarray]:
-    """Inpatient stays: length of stay grows with morbidity; the stay ends at death if death comes first."""
+                hospital: np.ndarray, elective: np.ndarray) -> dict[str, np.ndarray]:
+    """Inpatient stays: length of stay grows with morbidity; the stay ends at death if death comes first.
+    Elective stays are coded "Hospital admission, elective", come from outpatients and carry MS-DRG 470."""
     n_prac, n_groups = len(world.practice_ids), len(world.group_ids)
     k, found = pick_condition(rng, s.conditions[who])
     stay = 1 + rng.poisson(2.5 + 0.5 * s.ncond[who])
@@ -222,7 +266,7 @@ def _admissions(rng: np.random.Generator, world: World, s: Slice, who: np.ndarra
     died = end_day == s.pop.death_day[s.lo + who]
     disposition = np.where(died, 2, (rng.random(len(who)) < 0.15 * (s.age[who] >= 75)).astype(np.int64))
     return dict(who=who, day=day, setting=np.full(len(who), ADMISSION),
-                clinician=_hospital_doctor(rng, world, hospital, False), org=n_prac + n_groups + hospital,
-                etype=np.full(len(who), INPATIENT), cond=np.where(found, k, -1), end_day=end_day,
-                drg=np.where(found, DRG_OF_CONDITION[k], DRG_OTHER), disposition=disposition,
-                source=(rng.random(len(who)) < 0.3).astype(np.int64))
+                clinician=hospital_doctor(rng, world, hospital, False), org=n_prac + n_groups + hospital,
+                etype=np.where(elective, ELECTIVE, INPATIENT), cond=np.where(found, k, -1), end_day=end_day,
+                drg=np.where(elective, DRG_ELECTIVE, np.where(found, DRG_OF_CONDITION[k], DRG_OTHER)),
+                disposition=disposition, source=elective.astype(np.int64))

@@ -1,4 +1,5 @@
-"""Clinical events of one chunk: diagnoses, labs and vitals, tobacco care and cancer screening.
+"""Clinical events of one chunk: diagnoses, labs and vitals, tobacco care and cancer screening, then
+medications (`medications.py`), QOF records (`qof.py`) and end-of-life care (`endoflife.py`).
 
 Labs and vitals are drawn at primary-care visits. Their values follow simple linear models whose
 terms are the patient's latent severity, deprivation (quintile steps towards the most deprived),
@@ -14,33 +15,18 @@ import numpy as np
 from p4pkit.synth import targets as t
 from p4pkit.synth.behaviours import DIABETES, HYPERTENSION, Behaviours
 from p4pkit.synth.care import (
-    CKD, CKD_TYPES, CONDITION_TYPE, PRIMARY, TYPE, UPCODE_TYPES, Slice, sigmoid,
+    CKD, CKD_TYPES, CONDITION_TYPE, EVENT_TYPES, PRIMARY, TYPE, UPCODE_TYPES, Slice, sigmoid,
 )
+from p4pkit.synth.collector import Collector
+from p4pkit.synth.endoflife import end_of_life_events
+from p4pkit.synth.medications import draw_medications, fill_status
+from p4pkit.synth.qof import draw_qof
 from p4pkit.synth.params import Params
 from p4pkit.synth.people import YEAR
 from p4pkit.synth.world import World
 
 CHD = t.CONDITION_NAMES.index("chd")
 SMOKER_VALUE, NON_SMOKER_VALUE = 0, 1
-
-
-class Collector:
-    """Event rows gathered in parts, each part a set of equally long numpy columns."""
-
-    def __init__(self) -> None:
-        self.parts: list[dict[str, np.ndarray]] = []
-
-    def add(self, who, encounter, type_, day, minute, value=None, value_code=None, negated=None) -> None:
-        n = len(who)
-        self.parts.append(dict(
-            who=who, encounter=encounter, type=np.broadcast_to(type_, n), day=day, minute=minute,
-            value=np.full(n, np.nan) if value is None else value,
-            value_code=np.full(n, -1) if value_code is None else value_code,
-            negated=np.zeros(n, dtype=bool) if negated is None else negated,
-        ))
-
-    def columns(self) -> dict[str, np.ndarray]:
-        return {key: np.concatenate([p[key] for p in self.parts]) for key in self.parts[0]}
 
 
 def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice, beh: Behaviours,
@@ -61,7 +47,8 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     after = day >= params.program_day
     improving = beh.acts("program_effect", s.practice[who]) & after
     at_home = enc["org"][visit] == s.practice[who]  # the patient's own practice, not a visit elsewhere
-    excepted = beh.exception_patient[g] & after & at_home
+    # Exception reporting here covers the diabetes and hypertension care processes (asthma and COPD: qof.py).
+    excepted = beh.exception_patient[g] & after & at_home & (diabetic | hypertensive)
 
     def at(mask: np.ndarray, type_name: str, value=None, value_code=None, negated=None) -> None:
         out.add(who[mask], visit[mask], TYPE[type_name], day[mask], minute[mask],
@@ -107,12 +94,20 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     smoker = pop.smoker[g]
     at(screened, "tobacco", value_code=np.where(smoker, SMOKER_VALUE, NON_SMOKER_VALUE))
     at(screened & smoker & (rng.random(m) < sigmoid(-0.3 + 0.6 * quality)), "cessation")
+    varenicline = screened & smoker & (rng.random(m) < t.CESSATION_DRUG_SHARE)
+    supply = EVENT_TYPES["rx:varenicline"].supply
+    out.add(who[varenicline], visit[varenicline], TYPE["rx:varenicline"], day[varenicline], minute[varenicline],
+            status=fill_status(params, day[varenicline], supply))
 
     at(female & (age >= 50) & (age < 75) & (rng.random(m) < sigmoid(-1.0 + 0.4 * quality - 0.15 * deprivation)), "mammogram")
     colorectal_age = (age >= 45) & (age < 76)
     at(colorectal_age & (rng.random(m) < sigmoid(-1.5 + 0.4 * quality)), "fit")
     at(colorectal_age & (rng.random(m) < sigmoid(-3.8 + 0.3 * quality)), "colonoscopy")
     at(female & (age >= 21) & (age < 65) & (rng.random(m) < sigmoid(-2.3 + 0.3 * quality)), "pap")
+
+    draw_medications(rng, params, s, out)
+    draw_qof(rng, params, s, beh, out)
+    end_of_life_events(rng, s, enc, out)
     return out.columns()
 
 

@@ -44,6 +44,9 @@ class Population:
     conditions: np.ndarray  # bool (patients x conditions), in targets.CONDITIONS order
     onset_day: np.ndarray  # int (patients x conditions), NO_DAY where absent
     ckd_stage: np.ndarray  # 0, 1, 2 index into targets.CKD_STAGE_CODES
+    frail: np.ndarray  # bool: frail (eCQM frailty exclusions), drawn for people 65 and over
+    dementia_day: np.ndarray  # onset of dementia (eCQM advanced illness), NO_DAY where absent
+    nursing_home: np.ndarray  # bool: lives long term in a nursing home
 
     @property
     def n(self) -> int:
@@ -145,6 +148,7 @@ def build_population(params: Params, world: World) -> Population:
         conditions[:, k] = has
         onset_day[:, k] = np.where(has, onset, NO_DAY)
     ckd_stage = rng.choice(3, size=n, p=targets.CKD_STAGE_SHARES).astype(np.int8)
+    frail, dementia_day, nursing_home = _old_age(rng, params, age_end, conditions.sum(axis=1), general, birth_day, obs_end)
 
     lo, hi = world.pc_offsets[practice], world.pc_offsets[practice + 1]
     usual = (lo + np.floor(rng.random(n) * (hi - lo))).astype(np.int32)
@@ -153,7 +157,33 @@ def build_population(params: Params, world: World) -> Population:
         social_risk=social_risk, smoker=smoker, general=general, cardiometabolic=cardiometabolic,
         severity=severity, reg_start=reg_start, death_day=death_day, left_day=left_day, end_reason=end_reason,
         usual_clinician=usual, conditions=conditions, onset_day=onset_day, ckd_stage=ckd_stage,
+        frail=frail, dementia_day=dementia_day, nursing_home=nursing_home,
     )
+
+
+def _old_age(rng: np.random.Generator, params: Params, age: np.ndarray, n_conditions: np.ndarray, general: np.ndarray,
+             birth_day: np.ndarray, obs_end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frailty, dementia and nursing-home residence in people 65 and over (ages at the end of the data).
+
+    Hand-set logistic curves that give about 12% frail, 4% with recorded dementia and 2% living in
+    a nursing home among the over-65s, all rising steeply with age (sources in `targets` and
+    docs/synthetic.md); frailty and dementia both make nursing-home residence likelier.
+    """
+    n = len(age)
+    old = age >= 65
+    frail = old & (rng.random(n) < 1 / (1 + np.exp(-(-3.3 + 0.075 * (age - 65) + 0.35 * n_conditions + 0.3 * general))))
+    dementia = old & (rng.random(n) < 1 / (1 + np.exp(-(-4.9 + 0.11 * (age - 65) + 0.3 * general))))
+    onset = np.where(
+        rng.random(n) < 0.3,
+        params.start_day + rng.random(n) * (params.end_day - params.start_day),
+        params.start_day - rng.exponential(3.0, n) * YEAR,
+    ).astype(np.int64)
+    onset = np.maximum(onset, birth_day + int(60 * YEAR))
+    dementia &= onset <= obs_end
+    dementia_day = np.where(dementia, onset, NO_DAY).astype(np.int32)
+    home_odds = -6.6 + 0.12 * (age - 65) + 0.8 * frail + 1.2 * dementia
+    nursing_home = (age >= 66) & (rng.random(n) < 1 / (1 + np.exp(-home_odds)))
+    return frail, dementia_day, nursing_home
 
 
 def _solve_intercept(shape: np.ndarray, target: float) -> float:

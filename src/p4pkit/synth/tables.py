@@ -16,8 +16,10 @@ from p4pkit.model.schemas import MONEY, conform
 from p4pkit.synth import targets as t
 from p4pkit.synth.care import (
     ADMISSION, CKD, CKD_TYPES, CONDITION_TYPE, DIAG_OF_TYPE0, DIAGNOSES, DISPOSITIONS, EMERGENCY, ENCOUNTER_TYPES,
-    EVENT_TYPES, POS, ROUTINE, SOURCES, TYPE_NAMES, UNSPECIFIED, UPCODE_TYPES, VALUE_CODES, Slice,
+    EVENT_TYPES, FRAILTY_DX, FRAILTY_VISIT, HOSPICE, PALLIATIVE, PALLIATIVE_DX, POS, ROUTINE, SOURCES, TYPE_NAMES,
+    UNSPECIFIED, UPCODE_TYPES, VALUE_CODES, Slice,
 )
+from p4pkit.synth.collector import REASONS, STATUSES
 from p4pkit.synth.params import Params
 from p4pkit.synth.people import NO_DAY, YEAR, Population
 from p4pkit.synth.world import PAYERS, World, ids
@@ -149,8 +151,13 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
     cond = enc["cond"]
     cond_type = np.where(cond == CKD, CKD_TYPES[pop.ckd_stage[patient]], CONDITION_TYPE[np.maximum(cond, 0)])
     diag = np.where(cond >= 0, cond_type - DIAG_OF_TYPE0, np.where(enc["setting"] == 0, ROUTINE, UNSPECIFIED))
-    upcoded = np.isin(ev["type"], UPCODE_TYPES) & (ev["encounter"] >= 0)
-    diag[ev["encounter"][upcoded]] = ev["type"][upcoded] - DIAG_OF_TYPE0
+    diag = np.where(np.isin(enc["etype"], (HOSPICE, PALLIATIVE)), PALLIATIVE_DX, np.where(enc["etype"] == FRAILTY_VISIT, FRAILTY_DX, diag))
+    # A visit's own diagnosis record goes on its claim; where there are several the first is kept
+    # (an upcode is written before the advanced-illness diagnoses of endoflife.py).
+    coded = np.flatnonzero(np.isin(ev["type"], UPCODE_TYPES) & (ev["encounter"] >= 0))
+    _, first = np.unique(ev["encounter"][coded], return_index=True)
+    coded = coded[first]
+    diag[ev["encounter"][coded]] = ev["type"][coded] - DIAG_OF_TYPE0
 
     inpatient = enc["setting"] == ADMISSION
     drg_weight = np.array([w for _, w in t.DRGS])[np.maximum(enc["drg"], 0)]
@@ -192,7 +199,12 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
     has_value = ~np.isnan(ev["value"])
     has_code = ev["value_code"] >= 0
     kind = np.array([EVENT_TYPES[n].kind for n in TYPE_NAMES])[ev["type"]]
-    status = np.where(ev["negated"], 3, np.where(kind == "condition", 0, np.where(kind == "procedure", 2, 1)))
+    # Default FHIR status by kind: conditions and device orders active, procedures and letters
+    # completed, observations final, "not done" records cancelled; medications carry their own.
+    default = np.where(np.isin(kind, ("condition", "device")), 0, np.where(np.isin(kind, ("procedure", "communication")), 2, 1))
+    status = np.where(ev["status"] >= 0, ev["status"], np.where(ev["negated"], 3, default))
+    ordered = np.isin(kind, ("medication", "device"))
+    supply = np.array([EVENT_TYPES[n].supply for n in TYPE_NAMES])[ev["type"]]
     events = conform("events", {
         "event_id": ids("V", ev_offset + np.arange(k), 11),
         "patient_id": patient_ids(s.lo + ev["who"]),
@@ -201,11 +213,13 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
         "code_system": _type_column("system", ev["type"]),
         "code": _type_column("code", ev["type"]),
         "start": stamps(ev["day"], ev["minute"]),
+        # An abatement or end is a day: the record ends with that day.
+        "end": pa.array(ev["end"] * DAY_US + (DAY_US - MINUTE_US), pa.timestamp("us"), mask=ev["end"] < 0),
         "value_num": pa.array(ev["value"], from_pandas=True),
         "value_unit": _type_column("unit", ev["type"], has_value),
         "value_code_system": vocab((codes.SNOMED,), np.where(has_code, 0, -1)),
         "value_code": vocab(VALUE_CODES, ev["value_code"]),
-        "status": vocab(("active", "final", "completed", "cancelled"), status),
+        "status": vocab(STATUSES, status),
         # Diagnoses dated at onset are problem-list entries; one written at a visit is an encounter diagnosis.
         "category": pc.if_else(pa.array(kind == "condition"),
                                vocab(("problem-list-item", "encounter-diagnosis"), (ev["encounter"] >= 0).astype(np.int64)),
@@ -215,7 +229,9 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
                              mask=~ev["negated"]),
         "negated": ev["negated"],
         "negation_reason_system": vocab((codes.SNOMED,), np.where(ev["negated"], 0, -1)),
-        "negation_reason_code": vocab((t.EXCEPTION_REASON,), np.where(ev["negated"], 0, -1)),
+        "negation_reason_code": vocab(REASONS, ev["reason"]),
+        "days_supply": pa.array(supply, pa.int32(), mask=~((kind == "medication") & ~ev["negated"])),
+        "intent": vocab(("order",), np.where(ordered, 0, -1)),
     })
 
     line_enc = np.concatenate([np.arange(m), b_enc])
@@ -226,11 +242,11 @@ def care_tables(rng: np.random.Generator, world: World, s: Slice, enc: dict[str,
     percent = PAID_PERCENT[plan_at(pop, line_patient, line_day)]
     event_cpt = [EVENT_TYPES[n].cpt or "" for n in TYPE_NAMES]
     line_code = pa.concat_arrays([
-        pc.if_else(pa.array(inpatient), vocab([c for c, _ in t.DRGS], enc["drg"]), vocab([e[2] for e in ENCOUNTER_TYPES], enc["etype"])),
+        pc.if_else(pa.array(inpatient), vocab([c for c, _ in t.DRGS], enc["drg"]), vocab([e[5] or "" for e in ENCOUNTER_TYPES], enc["etype"])),
         vocab(event_cpt, ev["type"][b]),
     ])
     line_system = pa.concat_arrays([
-        vocab((codes.CPT, codes.MS_DRG), inpatient.astype(np.int64)),
+        vocab([e[4] for e in ENCOUNTER_TYPES], enc["etype"]),
         vocab((codes.CPT,), np.zeros(len(b), np.int64)),
     ])
     claims = conform("claim_lines", {

@@ -107,7 +107,9 @@ OFFICE_VISITS = (("99213", 9200), ("99214", 13100), ("99215", 18400))
 ED_VISITS = (("99283", 7600), ("99284", 12700), ("99285", 18100))  # ED E&M, value set ...101.12.1010
 INPATIENT_TYPE = "183452005"  # SNOMED "Emergency hospital admission", value set 2.16.840.1.113883.3.666.5.307
 # MS-DRG codes with approximate relative weights; an admission costs weight x base rate.
-DRGS = (("291", 1.33), ("190", 0.93), ("638", 0.98), ("247", 1.93), ("683", 0.88), ("885", 1.25), ("871", 1.87))
+# The last, 470 (major joint replacement), is the commonest elective MS-DRG and is given to elective admissions.
+DRGS = (("291", 1.33), ("190", 0.93), ("638", 0.98), ("247", 1.93), ("683", 0.88), ("885", 1.25), ("871", 1.87),
+        ("470", 1.91))
 INPATIENT_BASE_CENTS = 680_000
 ED_FACILITY_CENTS = 55_000
 
@@ -147,3 +149,106 @@ EXCEPTION_REASON = "183932001"
 POS_OFFICE, POS_INPATIENT, POS_ED = "11", "21", "23"
 # Share of allowed amounts paid by each plan; the rest is patient cost sharing.
 PAID_PERCENT = {"medicare_ffs": 80, "dual": 100, "medicaid": 100, "commercial": 85}
+
+# --- Admissions: elective and observation stays -------------------------------------------------
+# SNOMED "Hospital admission, elective" (in value set 2.16.840.1.113883.3.666.5.307, and the code
+# READMIT_30D reads as planned). About a fifth of US acute admissions are elective (HCUP statistical
+# brief 2018, background); CMS's planned-readmission algorithm classes roughly one readmission in
+# ten as planned (background).
+ELECTIVE_TYPE = "8715000"
+ELECTIVE_SHARE = 0.2
+PLANNED_READMISSION_SHARE = 0.1
+# Observation stays: HCPCS G0378 "Hospital observation service, per hour"; Medicare has roughly one
+# observation stay for every four to five short inpatient stays (MedPAC 2023 data book, background).
+OBSERVATION = ("G0378", 250_000)
+OBSERVATION_PER_ADMISSION = 0.22
+POS_HOME, POS_HOSPICE, POS_OUTPATIENT_HOSPITAL = "12", "34", "22"
+
+# --- Medications (RxNorm ingredient codes, as MNCM_ODC matches them) ----------------------------
+# name -> (RxNorm code, days of supply per fill). Prescribing shares are of the patients a guideline
+# says should be treated, at average practice quality; adherence is the share of fills collected.
+MEDICATIONS: dict[str, tuple[str, int]] = {
+    "atorvastatin": ("83367", 90),
+    "aspirin": ("1191", 90),
+    "clopidogrel": ("32968", 90),
+    "lisinopril": ("29046", 90),
+    "amlodipine": ("17767", 90),
+    "albuterol": ("435", 90),
+    "fluticasone": ("41126", 90),
+    "tiotropium": ("69120", 90),
+    # Clinical-drug codes where the eCQM value set lists clinical drugs only:
+    "donepezil": ("997223", 30),  # donepezil 10 MG tablet, eCQM Dementia Medications (...196.12.1510)
+    "varenicline": ("636676", 30),  # varenicline 1 MG tablet, Tobacco Use Cessation Pharmacotherapy (...526.3.1190)
+}
+# Statin use in US adults with diabetes about 60% (NHANES 2015-2018, background); antiplatelets
+# in coronary disease about 75%; antihypertensive treatment of diagnosed hypertension about 75%
+# (NHANES); inhaled therapy in asthma/COPD about 80%; cholinesterase inhibitors in about 40% of
+# recorded dementia (background). Proportion of days covered on chronic drugs averages about 0.75.
+STATIN_SHARE = 0.62
+ANTIPLATELET_SHARE = 0.75
+ANTIHYPERTENSIVE_SHARE = 0.75
+INHALER_SHARE = 0.8
+DEMENTIA_DRUG_SHARE = 0.4
+ADHERENCE = 0.75
+STATIN_INTOLERANT = 0.05  # recorded "not done" with "Treatment not tolerated"
+CESSATION_DRUG_SHARE = 0.08  # of smokers screened per visit, a varenicline order
+
+# --- End of life, frailty, advanced illness, nursing homes (eCQM exclusion value sets) ---------
+# About half of US Medicare decedents use hospice, for a median of about 18 days (MedPAC 2024,
+# background); specialist palliative care reaches about a third of decedents (background).
+HOSPICE_DECEDENT_SHARE = 0.45
+PALLIATIVE_DECEDENT_SHARE = 0.3
+PALLIATIVE_LIVING_SHARE = 0.01  # of the living 66+ with heart failure or COPD, per year
+HOSPICE_ENCOUNTER = ("305336008", 450_000)  # "Admission to hospice", eCQM Hospice Encounter (...1003)
+HOSPICE_CARE = "385763009"  # "Hospice care", Hospice care ambulatory (...526.3.1584)
+HOSPICE_BILL = "T2042"  # HCPCS hospice routine home care
+PALLIATIVE_ENCOUNTER = ("713281006", 18_000)  # "Consultation for palliative care", (...101.12.1090)
+PALLIATIVE_DIAGNOSIS = "Z51.5"  # Palliative Care Diagnosis (...1167)
+PALLIATIVE_BILL = "99245"
+# Frailty in people 65 and over: about 10-15% (Collard et al., JAGS 2012, background), rising
+# steeply with age. Frail people get a frailty diagnosis, and some a wheelchair or walker order
+# or a home nursing visit (value sets ...113.12.1074, ...118.12.1300, ...101.12.1088).
+FRAILTY_DIAGNOSES = ("Z74.09", "Z91.81", "Z99.3")
+FRAILTY_DEVICE = "228869008"  # Manual wheelchair
+FRAILTY_VISIT = ("99509", 9_000)
+# Dementia: about 7% of people 65 and over in England (NHS England dementia diagnosis statistics,
+# two thirds of them diagnosed, background); codes in the eCQM Advanced Illness value set.
+DEMENTIA_CODES = ("G30.9", "F03.90")
+# Long-term nursing-home residence: about 1.2 million US residents, roughly 2% of people 65 and
+# over, most of them over 85 (CDC NCHS, background). Housing status LOINC 71802-3, value SNOMED
+# 160734000 "Lives in a nursing home" (what the eCQM nursing-home exclusion reads).
+HOUSING_STATUS = "71802-3"
+NURSING_HOME = "160734000"
+
+# --- QOF: reviews, invitations, personalised care adjustments, resolved codes ------------------
+# Reviews in the preceding 12 months: QOF 2023/24 England achievement before PCAs about 60% for
+# asthma (AST007) and 75% for COPD (COPD010) (NHS England QOF 2023/24, background).
+ASTHMA_REVIEW = "394700004"  # Asthma annual review
+COPD_REVIEW = "394703002"  # COPD annual review
+ASTHMA_REVIEW_SHARE = 0.6
+COPD_REVIEW_SHARE = 0.75
+# COPD invitation letters (first, second, third letter concepts of the QOF COPDINVITE_COD cluster).
+COPD_INVITATIONS = ("716241000000106", "717021000000106", "717521000000104")
+INVITED_SHARE = 0.4  # of patients not reviewed in a year, invited at least twice
+# Register PCA codes (QOF business rules clusters): (unsuitable, informed dissent) per condition,
+# None where the register has no code of its own (then a "not done" record carries the reason).
+PCA_CODES: dict[str, tuple[str | None, str | None]] = {
+    "asthma": ("717291000000103", "716491000000100"),
+    "copd": ("716311000000100", "716291000000101"),
+    "hypertension": (None, "716771000000106"),
+    "diabetes": (None, None),
+}
+# QOF PCA rates run at a few per cent of a register (NHS England QOF 2023/24 PCA tables, background).
+UNSUITABLE_SHARE = 0.01
+DISSENT_SHARE = 0.015
+# Reasons on "not done" records: the behaviour's "Procedure contraindicated"; "Procedure not
+# indicated" and "Treatment not tolerated" (both eCQM Medical Reason ...526.3.1007); "Refusal of
+# treatment by patient" (what QOF reads as informed dissent).
+NOT_INDICATED, NOT_TOLERATED, REFUSED = "428119001", "407563006", "105480006"
+# Diagnoses recorded once and later resolved, on patients who do not have the condition now:
+# (condition, SNOMED diagnosis, SNOMED "... resolved", share of the eligible population).
+RESOLVED: tuple[tuple[str, str, str, float], ...] = (
+    ("asthma", "195967001", "162660004", 0.02),
+    ("hypertension", "38341003", "162659009", 0.005),
+    ("diabetes", "73211009", "315051004", 0.003),
+)

@@ -24,7 +24,8 @@ from p4pkit.errors import UserError
 from p4pkit.model.schemas import TABLES, conform
 from p4pkit.synth import targets
 from p4pkit.synth.behaviours import Behaviours, assign_behaviours, check_behaviours
-from p4pkit.synth.care import Slice, draw_encounters
+from p4pkit.synth.care import Slice, assemble_encounters, encounter_parts
+from p4pkit.synth.endoflife import end_of_life_encounters
 from p4pkit.synth.clinical import draw_events
 from p4pkit.synth.params import BEHAVIOURS, Params, rng_for
 from p4pkit.synth.people import Population, build_population
@@ -122,7 +123,7 @@ def _write_world(params: Params, work: Path, on_progress: Progress) -> dict[str,
                 hi = min(lo + params.chunk_size, params.n_patients)
                 rng = rng_for(params, 4, i)
                 s = Slice.of(params, world, pop, lo, hi)
-                enc = draw_encounters(rng, world, s)
+                enc = assemble_encounters(rng, encounter_parts(rng, world, s) + end_of_life_encounters(rng, world, s))
                 ev = draw_events(rng, params, world, s, beh, enc)
                 tables = care_tables(rng, world, s, enc, ev, offsets["encounters"], offsets["events"])
                 for name, table in tables.items():
