@@ -1,4 +1,4 @@
-"""Vega-Lite chart specifications used by run reports, report cards and the portal.
+"""Vega-Lite (v6) chart specifications used by run reports, report cards and the portal.
 
 Plain dictionaries (Vega-Lite v5 JSON), so the same chart renders in `report.html`, in the web
 portal and in a notebook. Data are inlined as records; callers pass only what may be shown
@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # the version vl-convert bundles (6.4)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 SMALL_MIN = 1
@@ -138,19 +139,14 @@ def suppress_measure_table(
     published = pd.concat([published, pd.DataFrame([total])], ignore_index=True)
     keys = list(rows.index) + ["total"]
     present = [c for c in derived if c in published.columns]
-    suppressed = []
-    for position, key in enumerate(keys):
-        lost = False
-        if ("num", key) in cells.hidden:
-            published.loc[position, numerator] = pd.NA
-            lost = True
-        if ("den", key) in cells.hidden:
-            published.loc[position, denominator] = pd.NA
-            lost = True
-        if lost and present:
-            published.loc[position, present] = pd.NA
-        suppressed.append(lost)
-    published["suppressed"] = suppressed
+    hidden_num = np.array([("num", key) in cells.hidden for key in keys])
+    hidden_den = np.array([("den", key) in cells.hidden for key in keys])
+    lost = hidden_num | hidden_den
+    published[numerator] = published[numerator].mask(hidden_num)
+    published[denominator] = published[denominator].mask(hidden_den)
+    for column in present:
+        published[column] = published[column].mask(lost)
+    published["suppressed"] = lost
     if publishable:
         keep = list(shown_rows) + [True]
         published = published[keep].drop(columns=[publishable]).reset_index(drop=True)
