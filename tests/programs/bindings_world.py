@@ -1,0 +1,100 @@
+"""One small synthetic world, and one run of each example program over it, shared by the binding tests.
+
+Generating the world and running a program are the slow parts, so each happens once per pytest
+process, whichever test file asks first (`functools.cache`); the folder is removed at exit.
+The world has 2,000 patients in six practices (so clinicians and practices have panels of a few
+hundred, enough for MIPS's 20-case minimum) and eight hospitals (so hospital programs have peers).
+
+`harmed_store()` is a copy of the store with hospital harms written into it — the synthetic world
+records none: on every fourth stay of 2025 at the hospital with the most stays, a central-line
+bloodstream infection (T80.211A) and a retained foreign object (T81.500A) recorded the day after
+admission (not present on admission); on one stay at another hospital the same foreign-object code
+recorded on the admission day (present on admission, so paid).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from p4pkit.ingest import load_folder
+from p4pkit.programs.runner import run_program
+from p4pkit.synth import generate
+
+PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
+EXAMPLES = sorted(p.stem for p in PROGRAMS.glob("*.yaml") if p.stem != "bad-design")
+
+
+@functools.cache
+def _folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="p4p-bindings-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+@functools.cache
+def store() -> Path:
+    """The world's DuckDB store."""
+    generate(2000, 11, _folder() / "data", patients_per_hospital=250, min_practices=6)
+    load_folder(_folder() / "data", _folder() / "store.duckdb")
+    return _folder() / "store.duckdb"
+
+
+@functools.cache
+def run(name: str, data: Path | None = None) -> Path:
+    """The run folder of `programs/<name>.yaml` over `data` (default: the world's store)."""
+    data = data or store()
+    out = _folder() / "runs" / f"{name}-{data.stem}"
+    run_program(PROGRAMS / f"{name}.yaml", data, out)
+    return out
+
+
+HARMED_HOSPITAL_STAYS = """
+    with stays as (
+        select e.encounter_id, e.patient_id, e.organization_id, e.start,
+               row_number() over (partition by e.organization_id order by e.encounter_id) as n
+        from encounters e
+        where e.encounter_class = 'inpatient' and year(e.start) = 2025
+    ), busiest as (
+        select organization_id from stays group by 1 order by count(*) desc, organization_id limit 1
+    )
+    select s.* from stays s join busiest using (organization_id) where s.n % 4 = 1
+"""
+
+
+@functools.cache
+def harmed_store() -> Path:
+    """A copy of the store with hospital-acquired conditions written in (see the module docstring)."""
+    path = _folder() / "harmed.duckdb"
+    shutil.copy(store(), path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"create temp table harmed as {HARMED_HOSPITAL_STAYS}")
+        for code, suffix in (("T80.211A", "C"), ("T81.500A", "F")):
+            con.execute(
+                """insert into events (event_id, patient_id, encounter_id, kind, code_system, code, start, negated)
+                   select 'HARM' || ? || encounter_id, patient_id, encounter_id, 'condition',
+                          'http://hl7.org/fhir/sid/icd-10-cm', ?, start + interval 1 day, false
+                   from harmed""",
+                [suffix, code],
+            )
+        con.execute(
+            """insert into events (event_id, patient_id, encounter_id, kind, code_system, code, start, negated)
+               select 'HARMPOA' || encounter_id, patient_id, encounter_id, 'condition',
+                      'http://hl7.org/fhir/sid/icd-10-cm', 'T81.500A', start, false
+               from encounters
+               where encounter_class = 'inpatient' and year(start) = 2025
+                 and organization_id not in (select organization_id from harmed)
+               order by encounter_id limit 1"""
+        )
+    return path
+
+
+def harmed_stays() -> list[str]:
+    """encounter_ids of the stays harmed after admission."""
+    with duckdb.connect(str(harmed_store()), read_only=True) as con:
+        return [r[0] for r in con.execute("select distinct encounter_id from events where event_id like 'HARMC%'").fetchall()]
