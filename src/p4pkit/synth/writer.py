@@ -28,7 +28,7 @@ from p4pkit.synth.care import Slice, assemble_encounters, encounter_parts
 from p4pkit.synth.endoflife import end_of_life_encounters
 from p4pkit.synth.clinical import draw_events
 from p4pkit.synth.params import BEHAVIOURS, Params, rng_for
-from p4pkit.synth.people import Population, build_population
+from p4pkit.synth.people import NO_DAY, Population, build_population
 from p4pkit.synth.tables import care_tables, dates, enrollments_table, patient_ids, patients_table
 from p4pkit.synth.world import World, build_world
 
@@ -167,6 +167,9 @@ def _write_truth(params: Params, world: World, pop: Population, beh: Behaviours,
         "general_morbidity": pop.general,
         "cardiometabolic": pop.cardiometabolic,
         "smoker": pop.smoker,
+        "frail": pop.frail,
+        "dementia_onset": dates(np.where(pop.dementia_day == NO_DAY, 0, pop.dementia_day), pop.dementia_day == NO_DAY),
+        "nursing_home": pop.nursing_home,
     }), truth / "patients.parquet")
 
     rows = {"behaviour": [], "organization_id": [], "start_date": []}
