@@ -212,6 +212,21 @@ def synth(
 
 
 @app.command()
+def validate(
+    patients: int = typer.Option(100_000, "--patients", help="Patients in the synthetic world (at least 5,000)."),
+    seed: int = typer.Option(1, "--seed", help="Random seed of the world."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the JSON report to this file."),
+) -> None:
+    """Score the engine against a synthetic world's known truth (docs/validity.md) and print the JSON report."""
+    from p4pkit.evaluation.validate import report_json, validity_report, write_report
+
+    report = validity_report(patients, seed)
+    typer.echo(report_json(report))
+    if out is not None:
+        console.print(f"report → {write_report(report, out)}", highlight=False, markup=False)
+
+
+@app.command()
 def attribute(
     data: Path = typer.Option(..., "--data", help="Folder of canonical CSV/Parquet tables, or a DuckDB store file."),
     rule: str = typer.Option(..., "--rule", help="registration, mssp_two_step or plurality_of_visits."),

@@ -20,10 +20,11 @@ Two choices, both said in the evidence text:
   6.2.2, "revision of control limits"). `revise=False` keeps the pooled rate.
 - Overdispersion. When honest entities differ more than binomial noise allows, limits are too
   narrow. Spiegelhalter's multiplicative adjustment (2005, section 3.3): phi = mean of squared
-  z-scores after winsorising the 10% most extreme at each end, here over the entities inside the
-  limits (binomial limits first, so that gamers do not widen them); when phi > 1 the limits become
-  p0 +/- z sqrt(phi p0 (1 - p0) / n). Off by default (`overdispersion=False`): exceptions and
-  removals are events honest entities rarely record at all. The coding-intensity check turns it
+  z-scores after winsorising the 10% most extreme at each end; when phi > 1 the limits become
+  p0 +/- z sqrt(phi p0 (1 - p0) / n). Peer rate and phi both come from the entities inside the
+  binomial limits once the revision has settled; with phi estimated on all entities, a large
+  share of gamers would widen the limits until none of them stood out. Off by default
+  (`overdispersion=False`): exceptions and removals are events honest entities rarely record. The coding-intensity check turns it
   on, because honest practices' rates of new diagnoses differ with their patients' ages.
 """
 
@@ -86,19 +87,18 @@ def funnel_flags(
     data = counts[counts["size"] > 0].reset_index(drop=True)
     count = data["count"].to_numpy(float)
     size = data["size"].to_numpy(float)
-    inside, phi = np.ones(len(data), dtype=bool), 1.0
+    inside = np.ones(len(data), dtype=bool)
     for _ in range(MAX_REVISIONS):
         p0 = _pooled(count, size, inside)
-        upper = _upper(p0, size, sigmas, phi) if 0 < p0 < 1 else np.zeros_like(size)
+        upper = _upper(p0, size, sigmas, 1.0) if 0 < p0 < 1 else np.zeros_like(size)
         flagged = count / size > upper
-        now_inside = ~flagged if revise else inside
-        now_p0 = _pooled(count, size, now_inside)
-        now_phi = 1.0
-        if overdispersion and 0 < now_p0 < 1:
-            now_phi = max(1.0, winsorised_phi(count[now_inside], size[now_inside], now_p0))
-        if np.array_equal(inside, now_inside) and np.isclose(phi, now_phi):
+        if not revise or np.array_equal(inside, ~flagged):
             break
-        inside, phi = now_inside, now_phi
+        inside = ~flagged
+    phi = max(1.0, winsorised_phi(count[inside], size[inside], p0)) if overdispersion and 0 < p0 < 1 and inside.sum() > 2 else 1.0
+    if phi > 1:
+        upper = _upper(p0, size, sigmas, phi)
+        flagged = count / size > upper
     peer = "peer rate re-estimated without flagged entities" if revise else "pooled peer rate"
     spread = f", overdispersion phi {phi:.2f}" if phi > 1 else ", binomial limits"
     evidence = [

@@ -1,0 +1,305 @@
+"""The validity report: run the engine on a synthetic world whose truth is known and score it.
+
+Issues "Risk adjustment and statistical validity" and "Safeguards" ask whether the engine ranks,
+penalises and polices providers correctly. A synthetic world (`p4pkit.synth`) knows each practice's
+true quality and which practices game, so the answers can be measured rather than argued:
+
+- quality: per measure, the Spearman correlation between estimated and true practice quality for
+  raw, risk-adjusted and shrunken scores (outcome measures CMS122 and CMS165 through
+  `risk.outcome`: indirect standardisation on age, sex, deprivation quintile, social risk and the
+  number of recorded conditions, and the hierarchical predicted/expected ratio; process measures
+  CMS125, CMS130 and CMS138 through `risk.shrinkage`), for practices with at least 200 patients;
+  the share of practices placed in the worst quartile that are not truly there; the correlation
+  between a worst-quartile 1% penalty and the practice's share of patients in the most deprived
+  quintile, and between the score itself and that share; the mean reliability of each measure
+  (beta-binomial, Adams 2009);
+- detection: recall and precision of the gaming checks for each planted behaviour, on a world with
+  every behaviour on; false flags on the same world with behaviours off against what the 3-SD
+  limits imply (one-sided, 0.135% of honest practices per check);
+- program effect: the difference in differences of HbA1c and systolic pressure readings,
+  participants against the others, before and after the program start, with practice and quarter
+  fixed effects and practice-clustered 95% intervals, against the planted effect, and the
+  event-study pre-trend test.
+
+The acceptance targets are those of the issue; `targets` says which are met.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from scipy import stats
+
+from p4pkit.attribution import attribute
+from p4pkit.errors import UserError
+from p4pkit.evaluation.did import difference_in_differences, event_study
+from p4pkit.measures import Period, run_measures
+from p4pkit.model import codes
+from p4pkit.model.schemas import TABLES
+from p4pkit.risk.outcome import expected_values, observed_expected, predicted_expected
+from p4pkit.risk.shrinkage import fit_beta_prior, shrink
+from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
+from p4pkit.safeguards.gaming import gaming_flags
+from p4pkit.store import Store
+from p4pkit.synth import BEHAVIOURS, generate
+
+PERIOD = Period.parse("2025-01-01:2025-12-31")
+WINDOW = Period.parse("2024-01-01:2025-12-31")
+OUTCOME_MEASURES = {"CMS122": False, "CMS165": True}  # measure -> higher is better
+PROCESS_MEASURES = {"CMS125": True, "CMS130": True, "CMS138": True}
+COVARIATES = ("age", "sex", "deprivation_quintile", "social_risk", "conditions")
+MIN_PATIENTS = 200
+PENALTY = 0.01
+CHECK_BEHAVIOUR = {"exception_reporting": "exception_reporting", "deregistration_high_risk": "deregistration", "coding_intensity": "upcoding"}
+ONE_SIDED_3SD = float(stats.norm.sf(3.0))
+MIN_WORLD = 5_000  # below this, practices are too small for measures, shrinkage and the DiD to mean anything
+
+
+def open_world(folder: Path) -> Store:
+    """An in-memory store holding a generated world's canonical tables (the generator's own output,
+    already canonical, so it skips the ingest checks)."""
+    store = Store()
+    store.replace_tables({name: pq.read_table(folder / f"{name}.parquet") for name in TABLES if (folder / f"{name}.parquet").exists()})
+    return store
+
+
+def _patients(store: Store) -> pd.DataFrame:
+    """Registration-attributed practice and case-mix covariates per patient, at the period end."""
+    attributed = attribute(store, "registration", PERIOD).to_pandas()[["patient_id", "entity_id"]].dropna()
+    events = store.table("events")
+    conditions = events.filter((events.kind == "condition") & ~events.negated & (events.start.date() <= ibis.literal(PERIOD.end)))
+    counted = conditions.group_by("patient_id").aggregate(conditions=conditions.code.nunique())
+    people = store.table("patients")
+    joined = people.left_join(counted, "patient_id").select(
+        people.patient_id, people.birth_date, people.sex, people.deprivation_quintile, people.social_risk,
+        conditions=counted.conditions.fill_null(0),
+    )
+    frame = store.backend.to_pyarrow(joined).to_pandas()
+    frame["age"] = (pd.Timestamp(PERIOD.end) - pd.to_datetime(frame["birth_date"])).dt.days / 365.25
+    frame["deprivation_quintile"] = frame["deprivation_quintile"].astype("Int64").astype(str)
+    frame["social_risk"] = frame["social_risk"].fillna(False).astype(float)
+    return attributed.merge(frame.drop(columns="birth_date"), on="patient_id")
+
+
+def _scores(measure: str, higher_better: bool, results: pd.DataFrame, patients: pd.DataFrame, outcome: bool) -> pd.DataFrame:
+    """Per practice: goodness (higher = better) of the raw, adjusted and shrunken score."""
+    rows = results[(results["measure_id"] == measure) & (results["denominator"] == 1)
+                   & (results["denominator_exclusion"] == 0) & (results["denominator_exception"] == 0)]
+    frame = rows[["patient_id", "numerator"]].merge(patients, on="patient_id")
+    sign = 1.0 if higher_better else -1.0
+    counts = frame.groupby("entity_id")["numerator"].agg(["sum", "size"])
+    shrunk = shrink(counts["sum"], counts["size"])
+    table = pd.DataFrame({"entity_id": counts.index, "raw": sign * shrunk.raw, "shrunken": sign * shrunk.shrunk,
+                          "reliability": shrunk.reliability})
+    if outcome:
+        expected = expected_values(frame, "numerator", COVARIATES, "binomial")
+        oe = observed_expected(frame, "entity_id", "numerator", expected).set_index("entity_id")
+        pe = predicted_expected(frame, "entity_id", "numerator", COVARIATES).set_index("entity_id")
+        table["adjusted"] = sign * table["entity_id"].map(oe["oe_ratio"]).to_numpy()
+        table["shrunken"] = sign * table["entity_id"].map(pe["excess_ratio"]).to_numpy()
+    return table
+
+
+def _figures(table: pd.DataFrame, practices: pd.DataFrame, method: str) -> dict:
+    data = table.merge(practices, on="entity_id")
+    large = data[data["patients"] >= MIN_PATIENTS]
+    quarter = int(np.floor(len(data) / 4))
+    estimated_worst = set(data.nsmallest(quarter, method)["entity_id"])
+    truly_worst = set(data.nsmallest(quarter, "true_quality")["entity_id"])
+    penalty = data["entity_id"].isin(estimated_worst).astype(float) * PENALTY
+    return {
+        "spearman": float(stats.spearmanr(large[method], large["true_quality"]).statistic),
+        "score_deprivation_corr": float(np.corrcoef(data[method], data["deprived_share"])[0, 1]),
+        "worst_quartile_misplaced": len(estimated_worst - truly_worst) / max(quarter, 1),
+        "penalty_deprivation_corr": float(np.corrcoef(penalty, data["deprived_share"])[0, 1]),
+    }
+
+
+def quality_figures(
+    store: Store, truth: Path, outcome_measures: dict[str, bool] = OUTCOME_MEASURES, process_measures: dict[str, bool] = PROCESS_MEASURES
+) -> pd.DataFrame:
+    """One row per measure and method (raw, adjusted, shrunken) with the quality figures, and a row
+    `true` scoring practices by their true quality: the floor chance leaves, e.g. the correlation
+    between a perfectly aimed penalty and deprivation in this world."""
+    patients = _patients(store)
+    practices = patients.groupby("entity_id").agg(
+        patients=("patient_id", "size"), deprived_share=("deprivation_quintile", lambda q: float((q == "1").mean()))
+    ).reset_index()
+    true = pd.read_parquet(truth / "practices.parquet")[["organization_id", "true_quality"]]
+    practices = practices.merge(true.rename(columns={"organization_id": "entity_id"}), on="entity_id")
+    measures = {**outcome_measures, **process_measures}
+    results = run_measures(store, list(measures), PERIOD).to_pandas()
+    rows = []
+    for measure, higher_better in measures.items():
+        outcome = measure in outcome_measures
+        table = _scores(measure, higher_better, results, patients, outcome)
+        reliability = float(table["reliability"].mean())
+        table["true"] = table["entity_id"].map(practices.set_index("entity_id")["true_quality"])
+        for method in ("raw", "adjusted", "shrunken", "true") if outcome else ("raw", "shrunken", "true"):
+            rows.append({"measure": measure, "kind": "outcome" if outcome else "process", "method": method,
+                         **_figures(table, practices, method), "mean_reliability": reliability})
+    return pd.DataFrame(rows)
+
+
+def detection_figures(store: Store, truth: Path) -> pd.DataFrame:
+    """Recall and precision of each gaming check against the planted behaviour it should find."""
+    flags = gaming_flags(store, WINDOW)
+    planted = pd.read_parquet(truth / "behaviours.parquet")
+    rows = []
+    for check, behaviour in CHECK_BEHAVIOUR.items():
+        mine = flags[flags["check"] == check]
+        guilty = mine["entity_id"].isin(set(planted.loc[planted["behaviour"] == behaviour, "organization_id"]))
+        hits = int((mine["flagged"] & guilty).sum())
+        rows.append({"check": check, "behaviour": behaviour, "planted": int(guilty.sum()), "flagged": int(mine["flagged"].sum()),
+                     "recall": hits / max(int(guilty.sum()), 1), "precision": hits / max(int(mine["flagged"].sum()), 1)})
+    return pd.DataFrame(rows)
+
+
+def false_flag_figures(store: Store) -> pd.DataFrame:
+    """Flags on an honest world against the number the one-sided 3-SD limits imply."""
+    flags = gaming_flags(store, WINDOW)
+    rows = []
+    for check, part in flags.groupby("check", sort=True):
+        expected = len(part) * ONE_SIDED_3SD
+        observed = int(part["flagged"].sum())
+        rows.append({"check": check, "entities": len(part), "flagged": observed, "expected": expected,
+                     "p_at_least": float(stats.poisson.sf(observed - 1, expected)) if observed else 1.0})
+    return pd.DataFrame(rows)
+
+
+def readings(store: Store, loinc: str, participants: set[str], register: str) -> pd.DataFrame:
+    """Each reading of `loinc` in patients with a recorded `register` diagnosis (ICD-10-CM category),
+    with the practice the patient was registered with on that day."""
+    events = store.table("events")
+    diagnosed = events.filter((events.kind == "condition") & ~events.negated & events.code.startswith(register))
+    values = events.filter(
+        (events.code_system == codes.LOINC) & (events.code == loinc) & ~events.negated & events.value_num.notnull()
+        & events.patient_id.isin(diagnosed.patient_id)
+    )
+    values = values.select("patient_id", value=values.value_num, day=values.start.date())
+    lists = store.table("enrollments")
+    lists = lists.filter(lists.kind == "practice_list")
+    joined = values.join(lists, [values.patient_id == lists.patient_id, values.day >= lists.start_date,
+                                 lists.end_date.isnull() | (values.day <= lists.end_date)])
+    frame = store.backend.to_pyarrow(joined.select("value", "day", entity_id=lists.organization_id)).to_pandas()
+    day = pd.to_datetime(frame["day"])
+    frame["quarter"] = day.dt.year.astype(str) + "Q" + day.dt.quarter.astype(str)
+    frame["post"] = (day >= pd.Timestamp(WINDOW.start)).astype(float)
+    frame["treated"] = frame["entity_id"].isin(participants).astype(float)
+    return frame
+
+
+def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFrame:
+    """DiD of HbA1c and systolic readings, participants against the rest, against the planted drop."""
+    practices = pd.read_parquet(truth / "practices.parquet")
+    participants = set(practices.loc[practices["program_effect"], "organization_id"])
+    rows = []
+    outcomes = (("HbA1c % (diabetes)", HBA1C, "E11", -params["program_hba1c_drop"]),
+                ("systolic mm[Hg] (hypertension)", SYSTOLIC, "I10", -params["program_sbp_drop"]))
+    for name, loinc, register, planted in outcomes:
+        frame = readings(store, loinc, participants, register)
+        did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("entity_id", "quarter")).iloc[0]
+        study = event_study(frame, "value", "treated", "quarter", "2024Q1", "entity_id")
+        rows.append({"outcome": name, "planted": planted, "estimate": did["estimate"], "lower": did["lower"], "upper": did["upper"],
+                     "covers_planted": bool(did["lower"] <= planted <= did["upper"]), "clusters": int(did["clusters"]),
+                     "pretrend_p_value": study.pretrend_p_value})
+    return pd.DataFrame(rows)
+
+
+def _targets(quality: pd.DataFrame, detection: pd.DataFrame, false_flags: pd.DataFrame, effect: pd.DataFrame) -> dict:
+    by = quality.set_index(["measure", "method"])
+    better = []
+    for measure in quality["measure"].unique():
+        raw = by.loc[(measure, "raw")]
+        for method in ("adjusted", "shrunken"):
+            if (measure, method) in by.index:
+                other = by.loc[(measure, method)]
+                better.append(other["spearman"] >= raw["spearman"]
+                              and other["worst_quartile_misplaced"] <= raw["worst_quartile_misplaced"]
+                              and abs(other["penalty_deprivation_corr"]) <= abs(raw["penalty_deprivation_corr"]))
+    outcome = quality[quality["method"] == "adjusted"].set_index("measure")
+    outcome_raw = quality[(quality["kind"] == "outcome") & (quality["method"] == "raw")].set_index("measure")
+    return {
+        "adjusted_and_shrunken_beat_raw_everywhere": bool(all(better)),
+        "adjusted_outcome_spearman_at_least_0.85": bool((outcome["spearman"] >= 0.85).all()),
+        "worst_quartile_misplacement_at_least_halved": bool(
+            (outcome["worst_quartile_misplaced"] <= outcome_raw["worst_quartile_misplaced"] / 2).all()),
+        "penalty_deprivation_corr_below_0.1_after_adjustment": bool((outcome["penalty_deprivation_corr"].abs() < 0.1).all()),
+        "detection_recall_at_least_0.9": bool((detection["recall"] >= 0.9).all()),
+        "detection_precision_at_least_0.8": bool((detection["precision"] >= 0.8).all()),
+        "did_interval_contains_planted_effect": bool(effect["covers_planted"].all()),
+        "false_flags_within_limits": bool((false_flags["p_at_least"] >= 0.01).all()),
+    }
+
+
+def validity_report(
+    patients: int = 100_000,
+    seed: int = 1,
+    outcome_measures: dict[str, bool] = OUTCOME_MEASURES,
+    process_measures: dict[str, bool] = PROCESS_MEASURES,
+) -> dict:
+    """Generate the world twice (behaviours off, then all on), run the checks and return the report.
+
+    The measure dictionaries (measure id -> higher is better) choose what the quality figures cover."""
+    if patients < MIN_WORLD:
+        raise UserError(f"--patients {patients} is too small for a validity report",
+                        hint=f"Use at least {MIN_WORLD:,} patients (the default world has 100,000).")
+    with tempfile.TemporaryDirectory(prefix="p4p-validate-") as scratch:
+        honest, gamed = Path(scratch) / "honest", Path(scratch) / "gamed"
+        generate(patients, seed, honest)
+        generate(patients, seed, gamed, behaviours=BEHAVIOURS)
+        params = json.loads((gamed / "truth" / "params.json").read_text())
+        with open_world(honest) as store:
+            quality = quality_figures(store, honest / "truth", outcome_measures, process_measures)
+            false_flags = false_flag_figures(store)
+        with open_world(gamed) as store:
+            detection = detection_figures(store, gamed / "truth")
+            effect = program_effect_figures(store, gamed / "truth", params)
+        practices = len(pd.read_parquet(honest / "truth" / "practices.parquet"))
+    return {
+        "world": {"patients": patients, "seed": seed, "practices": practices, "period": f"{PERIOD.start}:{PERIOD.end}",
+                  "gaming_window": f"{WINDOW.start}:{WINDOW.end}"},
+        "quality": quality.to_dict(orient="records"),
+        "detection": detection.to_dict(orient="records"),
+        "false_flags": false_flags.to_dict(orient="records"),
+        "program_effect": effect.to_dict(orient="records"),
+        "targets": _targets(quality, detection, false_flags, effect),
+    }
+
+
+def _plain(value: object) -> object:
+    """NumPy scalars as plain numbers, NaN as null, for JSON."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def report_json(report: dict) -> str:
+    """The report as indented JSON."""
+    def clean(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return _plain(node)
+    return json.dumps(clean(report), indent=2)
+
+
+def write_report(report: dict, out: str | Path) -> Path:
+    """Write the JSON report to `out` through a temporary file, so a failed write leaves nothing."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = out.with_name(f".{out.name}.tmp")
+    try:
+        scratch.write_text(report_json(report) + "\n")
+        os.replace(scratch, out)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return out
