@@ -4,14 +4,16 @@ Each of the program's `conditions` names a program measure whose index stays def
 READMIT_30D (the library's all-cause readmission measure) is the one with stay-level definitions
 here. From its index stays in the performance period (`measures.library.readmission_30day`:
 discharged alive, 30-day follow-up inside the period, transfers merged, planned readmissions out),
-adults at discharge, each counted at the hospital of the stay:
+of patients 18 or over at the end of the period as the measure has it, each counted at the
+hospital of the stay:
 
 - outcome: readmitted within 30 days; covariates from the measure's `risk_adjustment.covariates`:
   `age` (years at discharge), `sex`, `comorbidities` (distinct ICD-10-CM conditions recorded by the
   discharge day), `social_risk` (dual eligibility, when a program adjusts for it);
 - ERR = predicted ÷ expected from the hierarchical logistic model with a random intercept per
   hospital (`risk.outcome.predicted_expected`, the CMS method; §412.152), rounded to 4 decimals;
-- DRG ratio: allowed amounts of the cohort's index stays ÷ those of all the hospital's stays;
+- DRG ratio: allowed amounts of the cohort's inpatient index stays ÷ those of all the hospital's
+  inpatient stays (observation index stays count in the ERR only);
 - peer groups: quintiles (`social_risk.peer_groups`) of the hospital's dual proportion, the share of
   its stays by patients with social risk (SSA §1886(q)(3)(D)); one group when not peer-grouped;
 - payments: the allowed amounts of the hospital's stays in the performance period (`stays.py`).
@@ -56,8 +58,14 @@ def _condition_measure(ctx: RunContext, condition: str) -> Measure:
     return measure
 
 
+def _years(born: pd.Series, on: pd.Series | pd.Timestamp) -> pd.Series:
+    """Completed years of age on a day (birthday counted on the day itself)."""
+    on_year, on_day = (on.year, on.month * 100 + on.day) if isinstance(on, pd.Timestamp) else (on.dt.year, on.dt.month * 100 + on.dt.day)
+    return on_year - born.dt.year - (on_day < born.dt.month * 100 + born.dt.day)
+
+
 def index_stay_frame(ctx: RunContext) -> pd.DataFrame:
-    """One row per adult index stay: encounter_id, hospital_id, readmitted and every covariate."""
+    """One row per index stay of an adult: encounter_id, hospital_id, readmitted and every covariate."""
     compile_ctx = CompileContext(ctx.store, ctx.periods["performance"])
     index = index_stays(compile_ctx)
     encounters = ctx.store.table("encounters").select(stay_id="encounter_id", hospital_id="organization_id")
@@ -70,11 +78,12 @@ def index_stay_frame(ctx: RunContext) -> pd.DataFrame:
     counted = with_conditions.group_by(["encounter_id", "hospital_id", "patient_id", "discharged", "birth_date", "sex", "social_risk"]).aggregate(
         comorbidities=with_conditions.code.nunique(), readmitted=with_conditions.readmission_id.notnull().max())
     frame = ctx.store.backend.to_pyarrow(counted.order_by("encounter_id")).to_pandas()
-    discharged, born = pd.to_datetime(frame.discharged), pd.to_datetime(frame.birth_date)
-    frame["age"] = discharged.dt.year - born.dt.year - ((discharged.dt.month * 100 + discharged.dt.day) < (born.dt.month * 100 + born.dt.day))
+    born = pd.to_datetime(frame.birth_date)
+    frame["age"] = _years(born, pd.to_datetime(frame.discharged))
     frame["readmitted"] = frame.readmitted.astype(int)
     frame["social_risk"] = frame.social_risk.fillna(False).astype(int)
-    frame = frame[(frame.age >= ADULT_AGE) & frame.hospital_id.isin(ctx.participants)]
+    adult = _years(born, pd.Timestamp(ctx.periods["performance"].end)) >= ADULT_AGE
+    frame = frame[adult & frame.hospital_id.isin(ctx.participants)]
     return frame.drop(columns=["patient_id", "birth_date"]).reset_index(drop=True)
 
 
