@@ -80,6 +80,7 @@ def test_an_interrupted_run_leaves_no_trace(store, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
+    # fail after the Parquet tables are written, when only the report is missing
     monkeypatch.setattr("p4pkit.reports.run_report.write_run_report", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         run_program(PROGRAMS / "qof.yaml", store, tmp_path / "run")
@@ -110,6 +111,19 @@ def test_shared_savings_run_matches_a_benchmark_worked_from_the_claims(store, tm
     detail = scores[(scores.entity_id == entity) & (scores.component == "total")].detail.iloc[0]
     assert f"expenditure {spent:,.2f}" in detail
     assert f"{len(members)} assigned" in detail
+
+
+def test_declared_risk_adjustment_is_applied(store, tmp_path):
+    out = tmp_path / "good"
+    run_program(PROGRAMS / "good-design.yaml", store, out)
+    measures = pd.read_parquet(out / "entity_measures.parquet")
+    adjusted = measures[(measures.measure_id == "QOF_DM_HBA1C58") & (measures.period == "performance")]
+    assert adjusted.adjustment.str.startswith("indirect_standardization on age, sex, comorbidities").all()
+    assert adjusted.adjusted_rate.notna().all()
+    # indirect standardisation preserves the total: sum of expected = sum of observed over all entities
+    assert adjusted.expected.sum() == pytest.approx(adjusted.numerator.sum(), rel=1e-6)
+    unadjusted = measures[measures.measure_id == "QOF_AST_REVIEW"]
+    assert (unadjusted.adjustment == "none").all() and unadjusted.adjusted_rate.isna().all()
 
 
 def test_cli_reports_a_bad_program_file_without_a_traceback(tmp_path, store):

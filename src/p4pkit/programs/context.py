@@ -3,7 +3,8 @@
 A run follows the house plan's one-way flow: attribution (who answers for each patient), measures
 (patient results in the baseline and performance periods), per-entity summaries, then the
 statistical safeguards every model should see — empirical-Bayes shrinkage and reliability for
-proportion measures, and whether each entity clears the program's publication floors. Scoring
+proportion measures, whether each entity clears the program's publication floors, and the risk
+adjustment or social-risk peer grouping the program file declares for each measure. Scoring
 models (`programs/bindings/`) read this context and never recompute it, so every model in a run
 sees the same attribution and the same measured performance.
 """
@@ -21,6 +22,8 @@ from p4pkit.attribution import attribute
 from p4pkit.errors import UserError
 from p4pkit.measures import Period, run_measures, summarise
 from p4pkit.programs.schema import Program
+from p4pkit.risk.adjust import adjusted_rates, social_risk_peer_groups
+from p4pkit.risk.features import check_covariates, patient_features, with_hcc
 from p4pkit.risk.reliability import meets_publication_rules
 from p4pkit.risk.shrinkage import shrink
 from p4pkit.store import Store
@@ -103,6 +106,67 @@ def _add_shrinkage(summary: pd.DataFrame, min_denominator: int, min_reliability:
     return summary
 
 
+def _eligible(results: pa.Table, measure_id: str, period: str) -> pd.DataFrame:
+    """Eligible patients of a measure's first group in a period, with the 0/1 outcome."""
+    rows = results.filter(
+        pc.and_(pc.and_(pc.equal(results["measure_id"], measure_id), pc.equal(results["group_index"], 0)), pc.equal(results["period"], period))
+    )
+    frame = rows.select(["patient_id", "entity_id", "denominator", "denominator_exclusion", "denominator_exception", "numerator", "scoring", "numerator_value"]).to_pandas()
+    frame = frame[(frame.denominator == 1) & (frame.denominator_exclusion == 0) & (frame.denominator_exception == 0)]
+    return frame.assign(outcome=frame.numerator.astype(int))[["patient_id", "entity_id", "outcome", "scoring", "numerator_value"]]
+
+
+def _risk_adjust(program: Program, store: Store, periods: dict[str, Period], results: pa.Table, attribution: dict[str, pa.Table], summary: pd.DataFrame) -> pd.DataFrame:
+    """Add the adjusted rates and peer groups each measure's program entry asks for.
+
+    Only measures with a 0/1 outcome per eligible patient are adjusted; a measure scored on
+    observations (counts, amounts) keeps its unadjusted rate and says so in `adjustment`.
+    """
+    summary = summary.copy()
+    for column in ("expected", "adjusted_ratio", "adjusted_rate", "adjusted_lower", "adjusted_upper", "social_risk_share"):
+        summary[column] = np.nan
+    summary["peer_group"] = pd.array([pd.NA] * len(summary), dtype="Int64")
+    summary["adjustment"] = "none"
+    features: dict[str, pd.DataFrame] = {}
+    for measure in program.measures:
+        method, social = measure.risk_adjustment.method, measure.social_risk
+        covariates = list(measure.risk_adjustment.covariates)
+        if social.adjustment == "covariate":
+            covariates += [c for c in ("social_risk", "deprivation_quintile") if c not in covariates]
+        if method == "hcc" and "hcc" not in covariates:
+            covariates.append("hcc")
+        adjusting = method not in ("none", "stratification")
+        if not adjusting and social.adjustment != "peer_grouping":
+            continue
+        check_covariates(covariates, f"measure {measure.id}")
+        for name, period in periods.items():
+            if name not in features:
+                features[name] = patient_features(store, period.end)
+                if "hcc" in covariates:
+                    features[name] = with_hcc(store, features[name], period.start, period.end)
+            if "hcc" in covariates and "hcc" not in features[name]:
+                features[name] = with_hcc(store, features[name], period.start, period.end)
+            where = (summary.measure_id == measure.id) & (summary.period == name) & (summary.group_index == 0)
+            if social.adjustment == "peer_grouping":
+                people = attribution[name].select(["patient_id", "entity_id"]).to_pandas().dropna()
+                groups = social_risk_peer_groups(people, features[name], social.peer_groups or 5).set_index("entity_id")
+                entities = summary.loc[where, "entity_id"]
+                summary.loc[where, "peer_group"] = entities.map(groups.peer_group).astype("Int64").to_numpy()
+                summary.loc[where, "social_risk_share"] = entities.map(groups.social_risk_share).to_numpy()
+            if not adjusting:
+                continue
+            eligible = _eligible(results, measure.id, name)
+            if eligible.empty or eligible.numerator_value.notna().any():
+                summary.loc[where, "adjustment"] = "not adjusted: no 0/1 outcome per patient"
+                continue
+            table = adjusted_rates(eligible, features[name], method, covariates).set_index("entity_id")
+            entities = summary.loc[where, "entity_id"]
+            for column in ("expected", "adjusted_ratio", "adjusted_rate", "adjusted_lower", "adjusted_upper"):
+                summary.loc[where, column] = entities.map(table[column]).to_numpy()
+            summary.loc[where, "adjustment"] = f"{method} on {', '.join(covariates) or 'no covariates'}"
+    return summary
+
+
 def build_context(program: Program, store: Store) -> RunContext:
     """Attribute, measure and summarise both periods of `program` over `store`."""
     measure_ids = [m.id for m in program.measures]
@@ -120,6 +184,7 @@ def build_context(program: Program, store: Store) -> RunContext:
         )
     summary = summarise(patient_results, by=["entity_id", "period"]).to_pandas()
     entity_measures = _add_shrinkage(summary, program.publication.min_denominator, program.publication.min_reliability)
+    entity_measures = _risk_adjust(program, store, periods, patient_results, attribution, entity_measures)
     attributed = set(attribution["performance"]["entity_id"].drop_null().to_pylist())
     listed = program.participants.entities
     participants = frozenset(attributed if listed is None else set(listed) & attributed)
