@@ -1,6 +1,6 @@
 """Benchmark `p4pkit.synth.generate`: wall time and peak memory (RSS) per population size, as JSON.
 
-Usage: python bench/synth.py [SIZE ...]   (default: 100000 1000000)
+Usage: python bench/synth.py [--sizes] [SIZE ...]   (default: 100000 1000000)
 
 Each size runs in a fresh child process so peak RSS belongs to that size alone.
 Target (docs/synthetic.md): 1,000,000 patients in under 2 minutes and under 4 GB on 2 cores.
@@ -35,7 +35,7 @@ def run(size: int) -> dict:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
+    sizes = [int(a) for a in sys.argv[1:] if a != "--sizes"] or [100_000, 1_000_000]
     print(json.dumps({"benchmark": "synth.generate", "results": [run(n) for n in sizes]}, indent=2))
 
 

@@ -27,7 +27,6 @@ from p4pkit.synth.care import (
     hospital_of,
 )
 from p4pkit.synth.collector import Collector
-from p4pkit.synth.people import YEAR
 from p4pkit.synth.world import World
 
 HEART_FAILURE = t.CONDITION_NAMES.index("heart_failure")
