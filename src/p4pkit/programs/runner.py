@@ -129,6 +129,7 @@ def run_program(
             "program_id": program.id,
             "program_file": program_path.name,
             "program_sha256": _sha256(program_path),
+            "data": str(data.resolve()),
             "inputs_sha256": _input_hashes(data),
             "p4pkit_version": __version__,
             "engine": engine,
