@@ -44,7 +44,7 @@ from p4pkit.measures import Period, run_measures
 from p4pkit.model import codes
 from p4pkit.model.schemas import TABLES
 from p4pkit.risk.outcome import expected_values, observed_expected, predicted_expected
-from p4pkit.risk.shrinkage import fit_beta_prior, shrink
+from p4pkit.risk.shrinkage import shrink
 from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
 from p4pkit.safeguards.gaming import gaming_flags
 from p4pkit.store import Store

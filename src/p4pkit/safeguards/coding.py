@@ -12,7 +12,7 @@ The check follows the patients on each practice's list on the first day of a win
   for a condition already recorded is not new) recorded on a condition event inside the window
   and never before it;
 - a new diagnosis is *backed* when a clinical event confirms it by the end of the window:
-  diabetes (E08-E13) by an HbA1c of 6.5% or more (ADA Standards of Care, diagnosis criterion) and
+  diabetes (E08-E11, E13) by an HbA1c of 6.5% or more (ADA Standards of Care, diagnosis criterion) and
   chronic kidney disease (N18) by an eGFR below 60 mL/min/1.73 m2 (KDIGO 2012, categories G3a-G5);
   backed new diagnoses are left out, unbacked ones counted;
 - per practice, the share of its patients with at least one unbacked new diagnosis is compared with
@@ -34,7 +34,7 @@ from p4pkit.store import Store
 
 # ICD-10-CM category -> (LOINC code, comparison, threshold) of a result that confirms it.
 SUPPORTING_RESULTS = {
-    **{f"E{n}": ("4548-4", ">=", 6.5) for n in range(8, 14)} | {"E08": ("4548-4", ">=", 6.5), "E09": ("4548-4", ">=", 6.5)},
+    **{category: ("4548-4", ">=", 6.5) for category in ("E08", "E09", "E10", "E11", "E13")},
     "N18": ("62238-1", "<", 60.0),
 }
 

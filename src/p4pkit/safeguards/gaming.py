@@ -59,8 +59,8 @@ def exception_flags(store: Store, window: Period, loinc_codes: Sequence[str] = (
     return funnel_flags(
         exception_counts(store, window, loinc_codes),
         "exception_reporting",
-        describe=f"patients with an HbA1c or blood-pressure record between {window.start} and {window.end} had one recorded as not done with a reason"
-        if tuple(loinc_codes) == (HBA1C, SYSTOLIC) else f"patients with a record of {', '.join(loinc_codes)} had one recorded as not done with a reason",
+        describe=f"patients with a record of LOINC {', '.join(loinc_codes)} between {window.start} and {window.end} "
+        "had one recorded as not done with a reason",
     )
 
 
