@@ -7,9 +7,9 @@ discharged alive, 30-day follow-up inside the period, transfers merged, planned 
 of patients 18 or over at the end of the period as the measure has it, each counted at the
 hospital of the stay:
 
-- outcome: readmitted within 30 days; covariates from the measure's `risk_adjustment.covariates`:
-  `age` (years at discharge), `sex`, `comorbidities` (distinct ICD-10-CM conditions recorded by the
-  discharge day), `social_risk` (dual eligibility, when a program adjusts for it);
+- outcome: readmitted within 30 days; covariates from the measure's `risk_adjustment.covariates`,
+  computed as every run computes them (`risk.features`: age at the end of the period, sex, count
+  of chronic condition groups, ... and the CMS-HCC score when asked);
 - ERR = predicted ÷ expected from the hierarchical logistic model with a random intercept per
   hospital (`risk.outcome.predicted_expected`, the CMS method; §412.152), rounded to 4 decimals;
 - DRG ratio: allowed amounts of the cohort's inpatient index stays ÷ those of all the hospital's
@@ -31,17 +31,16 @@ import pandas as pd
 from p4pkit.errors import UserError
 from p4pkit.measures.library.readmission_30day import index_stays
 from p4pkit.measures.runner import CompileContext
-from p4pkit.model.codes import ICD10CM
 from p4pkit.programs import hrrp as model
 from p4pkit.programs.bindings import ModelOutput, scores_frame
 from p4pkit.programs.bindings.stays import payments_by_hospital, stays
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import to_decimal
 from p4pkit.programs.schema import Measure
+from p4pkit.risk.features import check_covariates, patient_features, with_hcc
 from p4pkit.risk.outcome import predicted_expected
 
 COHORT_MEASURES = ("READMIT_30D",)
-COVARIATES = ("age", "sex", "comorbidities", "social_risk")
 ADULT_AGE = 18
 
 
@@ -50,41 +49,27 @@ def _condition_measure(ctx: RunContext, condition: str) -> Measure:
     if measure is None or condition not in COHORT_MEASURES:
         raise UserError(f"HRRP condition '{condition}' has no index stays to score on patient-level data",
                         hint=f"List conditions that are program measures with stay-level cohorts: {', '.join(COHORT_MEASURES)}.")
-    unknown = sorted(set(measure.risk_adjustment.covariates) - set(COVARIATES))
-    if measure.risk_adjustment.method != "hierarchical_logistic" or unknown:
-        raise UserError(f"HRRP measure {condition}: the ERR needs a hierarchical_logistic model on {', '.join(COVARIATES)}",
-                        hint=f"Write risk_adjustment: {{method: hierarchical_logistic, covariates: [age, sex, comorbidities]}}"
-                             + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if measure.risk_adjustment.method != "hierarchical_logistic" or not measure.risk_adjustment.covariates:
+        raise UserError(f"HRRP measure {condition}: the ERR needs a hierarchical logistic model with covariates",
+                        hint="Write risk_adjustment: {method: hierarchical_logistic, covariates: [age, sex, comorbidities]}.")
+    check_covariates(measure.risk_adjustment.covariates, f"HRRP measure {condition}")
     return measure
 
 
-def _years(born: pd.Series, on: pd.Series | pd.Timestamp) -> pd.Series:
-    """Completed years of age on a day (birthday counted on the day itself)."""
-    on_year, on_day = (on.year, on.month * 100 + on.day) if isinstance(on, pd.Timestamp) else (on.dt.year, on.dt.month * 100 + on.dt.day)
-    return on_year - born.dt.year - (on_day < born.dt.month * 100 + born.dt.day)
-
-
-def index_stay_frame(ctx: RunContext) -> pd.DataFrame:
-    """One row per index stay of an adult: encounter_id, hospital_id, readmitted and every covariate."""
-    compile_ctx = CompileContext(ctx.store, ctx.periods["performance"])
-    index = index_stays(compile_ctx)
+def index_stay_frame(ctx: RunContext, covariates: list[str]) -> pd.DataFrame:
+    """One row per index stay of an adult: encounter_id, hospital_id, readmitted and the covariates."""
+    window = ctx.periods["performance"]
+    index = index_stays(CompileContext(ctx.store, window))
     encounters = ctx.store.table("encounters").select(stay_id="encounter_id", hospital_id="organization_id")
-    patients = ctx.store.table("patients").select("patient_id", "birth_date", "sex", "social_risk")
-    events = ctx.store.table("events")
-    conditions = events.filter((events.kind == "condition") & (events.code_system == ICD10CM)).select(
-        c_patient="patient_id", code="code", onset=events.start.date())
-    stays_ = index.join(encounters, index.encounter_id == encounters.stay_id).join(patients, "patient_id")
-    with_conditions = stays_.left_join(conditions, (stays_.patient_id == conditions.c_patient) & (conditions.onset <= stays_.discharged))
-    counted = with_conditions.group_by(["encounter_id", "hospital_id", "patient_id", "discharged", "birth_date", "sex", "social_risk"]).aggregate(
-        comorbidities=with_conditions.code.nunique(), readmitted=with_conditions.readmission_id.notnull().max())
-    frame = ctx.store.backend.to_pyarrow(counted.order_by("encounter_id")).to_pandas()
-    born = pd.to_datetime(frame.birth_date)
-    frame["age"] = _years(born, pd.to_datetime(frame.discharged))
-    frame["readmitted"] = frame.readmitted.astype(int)
-    frame["social_risk"] = frame.social_risk.fillna(False).astype(int)
-    adult = _years(born, pd.Timestamp(ctx.periods["performance"].end)) >= ADULT_AGE
-    frame = frame[adult & frame.hospital_id.isin(ctx.participants)]
-    return frame.drop(columns=["patient_id", "birth_date"]).reset_index(drop=True)
+    joined = index.join(encounters, index.encounter_id == encounters.stay_id)
+    frame = ctx.store.backend.to_pyarrow(joined.select("encounter_id", "patient_id", "hospital_id", "readmission_id")).to_pandas()
+    features = patient_features(ctx.store, window.end, frame.patient_id.unique().tolist())
+    if "hcc" in covariates:
+        features = with_hcc(ctx.store, features, window.start, window.end)
+    frame = frame.merge(features, on="patient_id").sort_values("encounter_id", kind="stable")
+    frame["readmitted"] = frame.readmission_id.notna().astype(int)
+    frame = frame[(frame.age >= ADULT_AGE) & frame.hospital_id.isin(ctx.participants)]
+    return frame[["encounter_id", "hospital_id", "readmitted", *covariates]].reset_index(drop=True)
 
 
 def bind(ctx: RunContext) -> ModelOutput:
@@ -94,9 +79,9 @@ def bind(ctx: RunContext) -> ModelOutput:
     all_stays = all_stays[all_stays.hospital_id.isin(ctx.participants)]
     payments = payments_by_hospital(all_stays)
     stay_allowed = all_stays.set_index("encounter_id").allowed
-    cohort = index_stay_frame(ctx)
     conditions = []
     for measure in measures:
+        cohort = index_stay_frame(ctx, measure.risk_adjustment.covariates)
         fitted = predicted_expected(cohort, "hospital_id", "readmitted", measure.risk_adjustment.covariates)
         fitted["err"] = model.excess_readmission_ratio(fitted.predicted, fitted.expected)
         cohort_allowed = cohort.assign(allowed=cohort.encounter_id.map(stay_allowed).fillna(to_decimal(0)))
@@ -106,10 +91,10 @@ def bind(ctx: RunContext) -> ModelOutput:
     conditions = pd.concat(conditions, ignore_index=True)
     social = measures[0].social_risk
     groups = social.peer_groups if social.adjustment == "peer_grouping" else 1
-    dual = all_stays.merge(ctx.store.backend.to_pyarrow(ctx.store.table("patients").select("patient_id", "social_risk")).to_pandas(),
-                           on="patient_id", how="left")
+    risk = ctx.store.backend.to_pyarrow(ctx.store.table("patients").select("patient_id", "social_risk")).to_pandas()
+    dual = all_stays.merge(risk, on="patient_id", how="left").assign(dual=lambda t: t.social_risk.fillna(False).astype(float))
     hospitals = pd.DataFrame({"hospital_id": payments.index})
-    hospitals["dual_proportion"] = hospitals.hospital_id.map(dual.groupby("hospital_id").social_risk.mean()).fillna(0.0)
+    hospitals["dual_proportion"] = hospitals.hospital_id.map(dual.groupby("hospital_id").dual.mean())
     hospitals["base_operating_payments"] = [float(payments[h]) for h in hospitals.hospital_id]
     rules = model.HrrpRules(floor=float(scoring.payment_floor), min_cases=scoring.min_cases, peer_groups=groups,
                             err_decimals=4, min_reported_count=11)

@@ -39,10 +39,10 @@ def quality_percent(ctx: RunContext) -> pd.Series:
 
 def rendered_allowed(ctx: RunContext, period: str = "performance") -> pd.Series:
     """Allowed amounts (Decimal) of claim lines with service in the period, per entity of the rendering
-    clinician at the program's attribution level (clinician, organization or ACO): what a clinician
-    or group billed, the base MIPS adjusts (42 CFR 414.1405(e): covered professional services)."""
-    rule = ctx.program.attribution
-    level = getattr(rule, "entity", "clinician")
+    clinician at the program's attribution level (clinician, organization or ACO; organization for
+    rules that attribute to organizations): what a clinician or group billed, the base MIPS adjusts
+    (42 CFR 414.1405(e): covered professional services)."""
+    level = getattr(ctx.program.attribution, "entity", "organization")
     window = ctx.periods[period]
     lines = ctx.store.table("claim_lines")
     lines = lines.filter(lines.service_start.between(ibis.literal(window.start), ibis.literal(window.end)))
