@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from attribution_world import by_patient
 
-from p4pkit.cli import main
+from cli_helpers import run_p4p
 from p4pkit.model.schemas import conform
 
-
-def p4p(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the `p4p` entry point in-process: (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["p4p", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    return code, capsys.readouterr().err
 
 
 def write_folder(folder):
@@ -49,7 +38,7 @@ def write_folder(folder):
 def test_attribute_writes_one_row_per_patient(tmp_path, monkeypatch, capsys):
     write_folder(tmp_path / "data")
     out = tmp_path / "out" / "attribution.csv"
-    code, err = p4p(
+    code, err = run_p4p(
         monkeypatch, capsys, "attribute", "--data", str(tmp_path / "data"), "--rule", "registration",
         "--period", "2024-04-01:2025-03-31", "--out", str(out),
     )
@@ -68,6 +57,6 @@ def test_mistakes_exit_2_without_traceback_or_output(tmp_path, monkeypatch, caps
         (["--rule", "registration", "--period", "2024"], "is not START:END"),
         (["--rule", "registration", "--period", "2024-01-01:2024-12-31", "--entity", "aco"], "has no parameter entity"),
     ]:
-        code, err = p4p(monkeypatch, capsys, "attribute", "--data", str(tmp_path / "data"), "--out", str(out), *args)
+        code, err = run_p4p(monkeypatch, capsys, "attribute", "--data", str(tmp_path / "data"), "--out", str(out), *args)
         assert code == 2 and message in err and "Traceback" not in err
     assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "data"]

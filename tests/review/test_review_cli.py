@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+from functools import partial
 
 import pytest
+from cli_helpers import run_p4p
 
-from p4pkit.cli import main
-
+# messages can be longer than the console: compare them without its line wrapping
+p4p = partial(run_p4p, join_lines=True)
 PASSWORD = "a long admin password"
-
-
-def p4p(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the `p4p` entry point in-process: (exit code, stderr without the console's line wrapping)."""
-    monkeypatch.setattr(sys, "argv", ["p4p", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    return code, capsys.readouterr().err.replace("\n", "")
 
 
 @pytest.fixture
