@@ -57,9 +57,13 @@ def test_planted_behaviours_found_and_program_effect_recovered(report):
     assert exceptions["recall"] == 1.0 and exceptions["precision"] == 1.0
     for row in report["detection"]:
         assert row["precision"] >= 0.8  # what is flagged is gaming
-    for row in report["program_effect"]:  # 20 clusters: the direction and size, not the 95% coverage
+    incentivised = [row for row in report["program_effect"] if row["planted"] < 0]
+    assert len(incentivised) == 2
+    for row in incentivised:  # 20 clusters: the direction and size, not the 95% coverage
         assert row["upper"] < 0
         assert abs(row["estimate"] - row["planted"]) < abs(row["planted"]) / 2
+    (placebo,) = [row for row in report["program_effect"] if row["planted"] == 0]
+    assert abs(placebo["estimate"]) < 35 / 10, placebo  # cholesterol (SD about 35 mg/dL) is not incentivised
     honest = {r["check"]: r["flagged"] for r in report["false_flags"]}
     assert honest["exception_reporting"] == 0 and honest["deregistration_high_risk"] == 0
 

@@ -19,7 +19,8 @@ true quality and which practices game, so the answers can be measured rather tha
 - program effect: the difference in differences of HbA1c and systolic pressure readings,
   participants against the others, before and after the program start, with practice and quarter
   fixed effects and practice-clustered 95% intervals, against the planted effect, and the
-  event-study pre-trend test.
+  event-study pre-trend test; the same for cholesterol, which is not incentivised and should not
+  move (a placebo outcome).
 
 The acceptance targets are those of the issue; `targets` says which are met.
 """
@@ -59,6 +60,7 @@ MIN_PATIENTS = 200
 PENALTY = 0.01
 CHECK_BEHAVIOUR = {"exception_reporting": "exception_reporting", "deregistration_high_risk": "deregistration", "coding_intensity": "upcoding"}
 ONE_SIDED_3SD = float(stats.norm.sf(3.0))
+CHOLESTEROL = "2093-3"  # LOINC total cholesterol: measured, not incentivised
 MIN_WORLD = 5_000  # below this, practices are too small for measures, shrinkage and the DiD to mean anything
 
 
@@ -174,15 +176,14 @@ def false_flag_figures(store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def readings(store: Store, loinc: str, participants: set[str], register: str) -> pd.DataFrame:
-    """Each reading of `loinc` in patients with a recorded `register` diagnosis (ICD-10-CM category),
-    with the practice the patient was registered with on that day."""
+def readings(store: Store, loinc: str, participants: set[str], register: str | None) -> pd.DataFrame:
+    """Each reading of `loinc` (in patients with a recorded `register` diagnosis, an ICD-10-CM
+    category, when given) with the practice the patient was registered with on that day."""
     events = store.table("events")
-    diagnosed = events.filter((events.kind == "condition") & ~events.negated & events.code.startswith(register))
-    values = events.filter(
-        (events.code_system == codes.LOINC) & (events.code == loinc) & ~events.negated & events.value_num.notnull()
-        & events.patient_id.isin(diagnosed.patient_id)
-    )
+    values = events.filter((events.code_system == codes.LOINC) & (events.code == loinc) & ~events.negated & events.value_num.notnull())
+    if register is not None:
+        diagnosed = events.filter((events.kind == "condition") & ~events.negated & events.code.startswith(register))
+        values = values.filter(values.patient_id.isin(diagnosed.patient_id))
     values = values.select("patient_id", value=values.value_num, day=values.start.date())
     lists = store.table("enrollments")
     lists = lists.filter(lists.kind == "practice_list")
@@ -197,12 +198,14 @@ def readings(store: Store, loinc: str, participants: set[str], register: str) ->
 
 
 def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFrame:
-    """DiD of HbA1c and systolic readings, participants against the rest, against the planted drop."""
+    """DiD of HbA1c and systolic readings, participants against the rest, against the planted drop;
+    and of cholesterol, which the program does not incentivise, against no effect (a placebo)."""
     practices = pd.read_parquet(truth / "practices.parquet")
     participants = set(practices.loc[practices["program_effect"], "organization_id"])
     rows = []
     outcomes = (("HbA1c % (diabetes)", HBA1C, "E11", -params["program_hba1c_drop"]),
-                ("systolic mm[Hg] (hypertension)", SYSTOLIC, "I10", -params["program_sbp_drop"]))
+                ("systolic mm[Hg] (hypertension)", SYSTOLIC, "I10", -params["program_sbp_drop"]),
+                ("total cholesterol mg/dL (not incentivised)", CHOLESTEROL, None, 0.0))
     for name, loinc, register, planted in outcomes:
         frame = readings(store, loinc, participants, register)
         did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("entity_id", "quarter")).iloc[0]
