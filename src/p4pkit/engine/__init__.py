@@ -1,0 +1,1 @@
+"""Engine set-up beyond DuckDB (which `store.Store` opens itself): Spark sessions."""
