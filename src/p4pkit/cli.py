@@ -162,6 +162,7 @@ def measure_run(
     valuesets: Path | None = typer.Option(None, "--valuesets", help="Folder of FHIR ValueSet expansions adding to or overriding the packaged ones (by OID)."),
     fhir: Path | None = typer.Option(None, "--fhir", help="Instead of --data: a folder of FHIR R4 Bundles/resources (*.json) or bulk NDJSON."),
     format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports)."),
+    engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
 ) -> None:
     """Run quality measures and write patient-level results and per-measure summaries as Parquet."""
     from contextlib import nullcontext
@@ -174,7 +175,7 @@ def measure_run(
         raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
     with fhir_store(fhir) if fhir else nullcontext(data) as source:
-        tables = run_measure_files(source, ids, period, out, valuesets)
+        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine)
     if format == "measurereport":
         console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
@@ -234,6 +235,7 @@ def attribute(
     out: Path = typer.Option(..., "--out", help="File to write: .parquet or .csv, one row per patient with a reason."),
     entity: str | None = typer.Option(None, "--entity", help="clinician, organization or aco (mssp_two_step, plurality_of_visits)."),
     reference_date: datetime | None = typer.Option(None, "--reference-date", formats=["%Y-%m-%d"], help="registration: the day the lists are read (default: period end)."),
+    engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
 ) -> None:
     """Attribute every patient to an accountable entity, with the reason, and write the table."""
     from p4pkit.attribution.files import attribute_files, summary
@@ -243,7 +245,7 @@ def attribute(
         parameters["entity"] = entity
     if reference_date is not None:
         parameters["reference_date"] = reference_date.date()
-    table = attribute_files(data, rule, period, out, **parameters)
+    table = attribute_files(data, rule, period, out, engine=engine, **parameters)
     for row in summary(table).to_pylist():
         console.print(f"{row['step']}: {row['patients']:,} patients", highlight=False, markup=False)
     console.print(f"{table.num_rows:,} patients → {out}", highlight=False, markup=False)
@@ -267,7 +269,7 @@ def run(
     program: Path = typer.Argument(..., help="Program file (YAML)."),
     data: Path = typer.Option(..., "--data", help="Folder of canonical tables, or a DuckDB store file."),
     out: Path = typer.Option(..., "--out", help="New folder for the run (never overwritten)."),
-    engine: str = typer.Option("duckdb", "--engine", help="Analytic engine."),
+    engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
 ) -> None:
     """Run a program: attribute, measure, score, pay; write tables, ledger, report.html and manifest.json."""
     from p4pkit.programs.runner import run_program

@@ -24,8 +24,10 @@ from p4pkit.measures.timing import Period
 WRITERS = {".parquet": pq.write_table, ".csv": pacsv.write_csv}
 
 
-def attribute_files(data: str | Path, rule: str, period: Period | str, out: str | Path, **parameters: object) -> pa.Table:
-    """Run attribution rule `rule` over `data` and write the contract table to `out` (.parquet or .csv)."""
+def attribute_files(
+    data: str | Path, rule: str, period: Period | str, out: str | Path, *, engine: str = "duckdb", **parameters: object
+) -> pa.Table:
+    """Run attribution rule `rule` over `data` on `engine` and write the contract table to `out` (.parquet or .csv)."""
     out = Path(out)
     writer = WRITERS.get(out.suffix.lower())
     if writer is None:
@@ -33,7 +35,7 @@ def attribute_files(data: str | Path, rule: str, period: Period | str, out: str 
     if rule not in RULES:
         raise UserError(f"unknown attribution rule '{rule}'", hint=f"Choose one of: {', '.join(RULES)}.")
     period = Period.parse(period) if isinstance(period, str) else period
-    with open_data(data) as store:
+    with open_data(data, engine) as store:
         table = attribute(store, rule, period, **parameters)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

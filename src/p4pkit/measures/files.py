@@ -21,12 +21,25 @@ from p4pkit.errors import UserError
 from p4pkit.measures.runner import resolve_measures, run_measures
 from p4pkit.measures.summary import summarise
 from p4pkit.measures.timing import Period
-from p4pkit.store import Store
+from p4pkit.store import ENGINES, Store
 
 
 @contextmanager
-def open_data(data: str | Path) -> Iterator[Store]:
-    """A store over `data` (folder of tables, or DuckDB file) that leaves `data` untouched."""
+def open_data(data: str | Path, engine: str = "duckdb", spark_url: str | None = None) -> Iterator[Store]:
+    """A store over `data` (folder of tables, or DuckDB file) that leaves `data` untouched.
+
+    With `engine="spark"` the data are validated and opened on DuckDB as usual, exported to
+    Parquet in a scratch folder, and attached to a Spark store (ingest's checks are DuckDB SQL;
+    Spark then runs the analytics on exactly the validated tables)."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine '{engine}'", hint=f"Choose one of: {', '.join(ENGINES)}.")
+    if engine == "spark":
+        with tempfile.TemporaryDirectory(prefix="p4p-spark-") as scratch:
+            with open_data(data) as validated:
+                validated.export_parquet(scratch)
+            with Store(scratch, engine="spark", spark_url=spark_url) as store:
+                yield store
+        return
     data = Path(data)
     if data.is_dir():
         from p4pkit.ingest import load_folder
@@ -59,14 +72,19 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
 
 
 def run_measure_files(
-    data: str | Path, measure_ids: list[str], period: Period | str, out: str | Path, valueset_dir: str | Path | None = None
+    data: str | Path,
+    measure_ids: list[str],
+    period: Period | str,
+    out: str | Path,
+    valueset_dir: str | Path | None = None,
+    engine: str = "duckdb",
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`. Returns both tables. Measure ids and the period are checked
     before any data is read, so a typo fails fast."""
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
-    with open_data(data) as store:
+    with open_data(data, engine) as store:
         results = run_measures(store, measures, period, valueset_dir)
     tables = {"patient_results": results, "summary": summarise(results)}
     out = Path(out)

@@ -108,8 +108,6 @@ def run_program(
     """Run a program file over a data folder (canonical tables) or DuckDB store into `out_dir`."""
     note = progress or (lambda _: None)
     program_path, data, out_dir = Path(program_path), Path(data), Path(out_dir)
-    if engine != "duckdb":
-        raise UserError(f"engine '{engine}' is not available for runs", hint="Use --engine duckdb.")
     if out_dir.exists():
         raise UserError(f"{out_dir} already exists", hint="A run folder is never overwritten: choose a new --out.")
     program = load_program(program_path)
@@ -118,7 +116,7 @@ def run_program(
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         note("loading data")
-        with open_data(data) as store:
+        with open_data(data, engine) as store:
             note("attributing and measuring")
             ctx = build_context(program, store)
             note(f"scoring ({program.scoring.model})")
