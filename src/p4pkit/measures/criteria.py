@@ -73,6 +73,9 @@ class Timed:
     anchor: Anchor = END
 
     def rows(self, ctx) -> ibis.Table:
+        return ctx.reused(self, lambda: self._rows(ctx))
+
+    def _rows(self, ctx) -> ibis.Table:
         rows = self.source.rows(ctx)
         lo, hi = (ibis.date(d) for d in self.window.resolve(ctx.period))
         day = ibis.date(self.anchor.resolve(ctx.period))

@@ -16,6 +16,7 @@ proportion measures. `scoring` and `rate_multiplier` repeat the measure's metada
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -58,7 +59,9 @@ class CompileContext:
     """What criteria compile against: the period, the canonical tables as Ibis expressions, and a
     cache so a building block shared by several measures becomes one sub-expression."""
 
-    def __init__(self, store: Store, period: Period, valueset_dir: str | Path | None = None):
+    def __init__(
+        self, store: Store, period: Period, valueset_dir: str | Path | None = None, *, materialise: bool = False
+    ):
         for name in ("patients", "events", "encounters"):
             if not store.has_table(name):
                 raise UserError(f"the store has no '{name}' table", hint="Load canonical tables first (p4p load).")
@@ -75,6 +78,9 @@ class CompileContext:
         else:
             self.valuesets = ibis.memtable(valuesets.valueset_table(valueset_dir))
         self._cache: dict[Criterion, ibis.Table] = {}
+        self._reused: dict[object, ibis.Table] = {}
+        self._materialise = materialise
+        self._scratch: list[str] = []
 
     def table(self, name: str) -> ibis.Table:
         """Another canonical table (enrollments, claim_lines), for measures that need it."""
@@ -84,8 +90,32 @@ class CompileContext:
 
     def cached(self, criterion: Criterion | Observation, build: Callable[[], ibis.Table]) -> ibis.Table:
         if criterion not in self._cache:
-            self._cache[criterion] = build()
+            built = build()
+            self._cache[criterion] = self._materialised(built) if self._materialise else built
         return self._cache[criterion]
+
+    def reused(self, key: object, build: Callable[[], ibis.Table]) -> ibis.Table:
+        """The same expression for an equal source or timed source, built once per context
+        (building Ibis expressions costs time too; these are not materialised)."""
+        if key not in self._reused:
+            self._reused[key] = build()
+        return self._reused[key]
+
+    def _materialised(self, table: ibis.Table) -> ibis.Table:
+        """With `materialise=True`: the block computed once into a temporary table. Ibis's SQL
+        compiler rewrites a graph in time that grows much faster than the graph (merging nested
+        selects scores each candidate over its whole subtree), so one expression holding every
+        measure took longer to compile than to run; blocks that later blocks and groups read as
+        plain tables keep every compiled query small, and a block shared by measures runs once."""
+        name = f"p4p_block_{uuid.uuid4().hex}"
+        created = self._store.backend.create_table(name, table, temp=True)
+        self._scratch.append(name)
+        return created
+
+    def release(self) -> None:
+        """Drop the temporary tables of materialised blocks (the names need no quoting)."""
+        while self._scratch:
+            self._store.backend.raw_sql(f"DROP TABLE IF EXISTS {self._scratch.pop()}")
 
 
 def _member(table: ibis.Table, criterion: Criterion, ctx: CompileContext) -> ibis.Value:
@@ -191,15 +221,17 @@ def run_measures(
     if isinstance(period, str):
         period = Period.parse(period)
     measures = resolve_measures(measure_ids)
-    ctx = CompileContext(store, period, valueset_dir)
-    parts = [_group_results(m, i, g, ctx) for m in measures for i, g in enumerate(m.groups)]
-    if not parts:
-        return RESULTS_SCHEMA.empty_table()
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = expr.union(part, distinct=False)
-    expr = expr.order_by(["measure_id", "group_index", "patient_id"])
-    table = store.backend.to_pyarrow(expr)
+    ctx = CompileContext(store, period, valueset_dir, materialise=True)
+    try:
+        parts = [_group_results(m, i, g, ctx) for m in measures for i, g in enumerate(m.groups)]
+        if not parts:
+            return RESULTS_SCHEMA.empty_table()
+        expr = parts[0]
+        for part in parts[1:]:
+            expr = expr.union(part, distinct=False)
+        table = store.backend.to_pyarrow(expr.order_by(["measure_id", "group_index", "patient_id"]))
+    finally:
+        ctx.release()
     empty_ids = pa.array([[]] * table.num_rows, pa.list_(pa.string()))
     empty_dates = pa.array([[]] * table.num_rows, pa.list_(pa.date32()))
     ids = pa.compute.if_else(table["evidence_event_ids"].is_null(), empty_ids, table["evidence_event_ids"])

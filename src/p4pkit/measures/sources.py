@@ -96,6 +96,9 @@ class Events:
     body_sites: tuple[Code, ...] = ()
 
     def rows(self, ctx) -> ibis.Table:
+        return ctx.reused(self, lambda: self._rows(ctx))
+
+    def _rows(self, ctx) -> ibis.Table:
         ev = ctx.events
         ev = ev.filter(ev.kind.isin(self.kinds), ev.negated == self.negated)
         # Status library checks on category and intent: a record from a source without them
@@ -157,6 +160,9 @@ class Encounters:
     discharge_codes: tuple[str, ...] = ()
 
     def rows(self, ctx) -> ibis.Table:
+        return ctx.reused(self, lambda: self._rows(ctx))
+
+    def _rows(self, ctx) -> ibis.Table:
         enc = coded(ctx, ctx.encounters, "type_system", "type_code", self.valuesets, self.codes)
         enc = _with_status(enc, self.statuses)
         if self.discharge_codes:
