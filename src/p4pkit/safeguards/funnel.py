@@ -20,12 +20,18 @@ Two choices, both said in the evidence text:
   6.2.2, "revision of control limits"). `revise=False` keeps the pooled rate.
 - Overdispersion. When honest entities differ more than binomial noise allows, limits are too
   narrow. Spiegelhalter's multiplicative adjustment (2005, section 3.3): phi = mean of squared
-  z-scores after winsorising the 10% most extreme at each end; when phi > 1 the limits become
-  p0 +/- z sqrt(phi p0 (1 - p0) / n). Peer rate and phi both come from the entities inside the
+  z-scores after winsorising the 10% most extreme at each end; when phi > 1 the limits widen by
+  sqrt(phi) about the peer rate. Spiegelhalter writes them p0 +/- z sqrt(phi p0 (1 - p0) / n),
+  the normal approximation; here the binomial limit's distance from p0 is stretched instead,
+  p0 + sqrt(phi) (binomial limit - p0), which is the paper's limit wherever the normal
+  approximation holds and, for rare events at small sizes (an exception rate of 1% in 100
+  patients), keeps the binomial's heavier upper tail that the normal limit would cut off, giving
+  more false flags than 3 SD implies. Peer rate and phi both come from the entities inside the
   binomial limits once the revision has settled; with phi estimated on all entities, a large
   share of gamers would widen the limits until none of them stood out. Off by default
-  (`overdispersion=False`): exceptions and removals are events honest entities rarely record. The coding-intensity check turns it
-  on, because honest practices' rates of new diagnoses differ with their patients' ages.
+  (`overdispersion=False`); the exception-reporting and coding-intensity checks turn it on,
+  because honest practices' rates differ beyond chance (patients who decline, diagnoses that
+  vary with the list's ages).
 """
 
 from __future__ import annotations
@@ -63,9 +69,8 @@ def _pooled(count: np.ndarray, size: np.ndarray, inside: np.ndarray) -> float:
 
 
 def _upper(p0: float, size: np.ndarray, sigmas: float, phi: float) -> np.ndarray:
-    if phi > 1:
-        return p0 + sigmas * np.sqrt(phi * p0 * (1 - p0) / size)
-    return binomial_limit(p0, size, stats.norm.cdf(sigmas))
+    binomial = binomial_limit(p0, size, stats.norm.cdf(sigmas))
+    return p0 + np.sqrt(phi) * (binomial - p0) if phi > 1 else binomial
 
 
 def funnel_flags(

@@ -55,10 +55,14 @@ def exception_counts(store: Store, window: Period, loinc_codes: Sequence[str] = 
 
 
 def exception_flags(store: Store, window: Period, loinc_codes: Sequence[str] = (HBA1C, SYSTOLIC)) -> pd.DataFrame:
-    """Flag practices recording the care processes as "not done" more often than peers (3-SD funnel)."""
+    """Flag practices recording the care processes as "not done" more often than peers (3-SD funnel).
+
+    Overdispersion-adjusted: honest practices differ in how many patients decline a test, so their
+    rates vary beyond binomial chance and plain binomial limits flag honest practices too often."""
     return funnel_flags(
         exception_counts(store, window, loinc_codes),
         "exception_reporting",
+        overdispersion=True,
         describe=f"patients with a record of LOINC {', '.join(loinc_codes)} between {window.start} and {window.end} "
         "had one recorded as not done with a reason",
     )
