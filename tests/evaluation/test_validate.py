@@ -1,17 +1,20 @@
-"""`p4p validate` on a small world (10,000 patients, 20 practices, one outcome and one process
-measure to keep it quick): the report's shape and the direction of its figures. The default
-world's figures are in docs/validity.md."""
+"""`p4p validate` on a small world (10,000 patients in 40 practices of 250 on average, one seed,
+one outcome and one process measure to keep it quick): the report's shape and the direction of its
+figures. The default world's figures are in docs/validity.md."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 from typer.testing import CliRunner
 
 from p4pkit.cli import app
 from p4pkit.errors import UserError
-from p4pkit.evaluation.validate import report_json, validity_report, write_report
+from p4pkit.evaluation.validate import false_flag_summary, report_json, shrunken_ratio, validity_report, write_report
 
 TARGETS = {
     "adjusted_and_shrunken_beat_raw_everywhere", "adjusted_outcome_spearman_at_least_0.85",
@@ -23,7 +26,7 @@ TARGETS = {
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    return validity_report(10_000, 2, outcome_measures={"CMS165": True}, process_measures={"CMS138": True})
+    return validity_report(10_000, [2], mean_list_size=250, outcome_measures={"CMS165": True}, process_measures={"CMS138": True})
 
 
 def _row(rows: list[dict], **match) -> dict:
@@ -32,24 +35,35 @@ def _row(rows: list[dict], **match) -> dict:
 
 
 def test_report_shape(report):
-    assert set(report) == {"world", "quality", "detection", "false_flags", "program_effect", "targets"}
-    assert report["world"]["practices"] == 20
+    assert set(report) == {"world", "quality", "quality_by_seed", "detection", "false_flags", "program_effect", "targets"}
+    assert report["world"]["practices"] == [40] and report["world"]["seeds"] == [2]
     methods = {(r["measure"], r["method"]) for r in report["quality"]}
     assert methods == {("CMS165", m) for m in ("raw", "adjusted", "shrunken", "true")} | {("CMS138", m) for m in ("raw", "shrunken", "true")}
+    assert all(r["spearman_sd"] == 0 for r in report["quality"])  # one seed: no spread
+    assert len(report["quality_by_seed"]) == len(report["quality"])
     assert {r["behaviour"] for r in report["detection"]} == {"exception_reporting", "deregistration", "upcoding"}
     assert {r["check"] for r in report["false_flags"]} == {"exception_reporting", "deregistration_high_risk", "coding_intensity"}
     assert set(report["targets"]) == TARGETS
     assert json.loads(report_json(report))["world"]["patients"] == 10_000
 
 
-def test_adjustment_moves_scores_away_from_deprivation_and_towards_truth(report):
+def test_adjusted_and_shrunken_outcome_scores_beat_raw_on_every_figure(report):
     raw = _row(report["quality"], measure="CMS165", method="raw")
-    adjusted = _row(report["quality"], measure="CMS165", method="adjusted")
-    shrunken = _row(report["quality"], measure="CMS165", method="shrunken")
-    assert abs(adjusted["score_deprivation_corr"]) < abs(raw["score_deprivation_corr"])
-    assert abs(shrunken["score_deprivation_corr"]) < abs(raw["score_deprivation_corr"])
+    for method in ("adjusted", "shrunken"):
+        better = _row(report["quality"], measure="CMS165", method=method)
+        assert better["spearman"] > raw["spearman"], method
+        assert abs(better["score_deprivation_corr"]) < abs(raw["score_deprivation_corr"]), method
+        assert better["worst_quartile_misplaced"] < raw["worst_quartile_misplaced"], method
+        assert abs(better["penalty_deprivation_corr"]) < abs(raw["penalty_deprivation_corr"]), method
     assert _row(report["quality"], measure="CMS165", method="true")["spearman"] == pytest.approx(1.0)
-    assert 0 < adjusted["mean_reliability"] < 1
+    assert 0 < raw["mean_reliability"] < 1
+
+
+def test_process_shrinkage_is_no_worse_than_raw(report):
+    raw = _row(report["quality"], measure="CMS138", method="raw")
+    shrunken = _row(report["quality"], measure="CMS138", method="shrunken")
+    assert shrunken["spearman"] >= raw["spearman"]
+    assert shrunken["worst_quartile_misplaced"] <= raw["worst_quartile_misplaced"]
 
 
 def test_planted_behaviours_found_and_program_effect_recovered(report):
@@ -57,15 +71,38 @@ def test_planted_behaviours_found_and_program_effect_recovered(report):
     assert exceptions["recall"] == 1.0 and exceptions["precision"] == 1.0
     for row in report["detection"]:
         assert row["precision"] >= 0.8  # what is flagged is gaming
+        assert row["hits"] <= min(row["planted"], row["flagged"])
     incentivised = [row for row in report["program_effect"] if row["planted"] < 0]
     assert len(incentivised) == 2
-    for row in incentivised:  # 20 clusters: the direction and size, not the 95% coverage
+    for row in incentivised:  # 40 clusters: the direction and size, not the 95% coverage
         assert row["upper"] < 0
         assert abs(row["estimate"] - row["planted"]) < abs(row["planted"]) / 2
     (placebo,) = [row for row in report["program_effect"] if row["planted"] == 0]
     assert abs(placebo["estimate"]) < 35 / 10, placebo  # cholesterol (SD about 35 mg/dL) is not incentivised
-    honest = {r["check"]: r["flagged"] for r in report["false_flags"]}
-    assert honest["exception_reporting"] == 0 and honest["deregistration_high_risk"] == 0
+    assert sum(r["flagged"] for r in report["false_flags"]) == 0
+
+
+def test_false_flags_pooled_over_worlds_against_the_exact_binomial():
+    per_world = pd.DataFrame({"check": ["a", "a", "b"], "entities": [200, 200, 150], "flagged": [1, 2, 0], "seed": [1, 2, 1]})
+    pooled = false_flag_summary(per_world).set_index("check")
+    p = stats.norm.sf(3.0)
+    assert pooled.loc["a", "entities"] == 400 and pooled.loc["a", "flagged"] == 3
+    assert pooled.loc["a", "expected"] == pytest.approx(400 * p)
+    assert pooled.loc["a", "p_at_least"] == pytest.approx(1 - stats.binom.cdf(2, 400, p))  # about 0.017
+    assert pooled.loc["b", "p_at_least"] == pytest.approx(1.0)
+
+
+def test_shrunken_ratio_by_hand():
+    # Two entities of 100 patients with expected probability 0.2 each (E = 20, s2 = 16 / 400 = 0.04),
+    # observing 10 and 30: O/E 0.5 and 1.5, w = 25 each, Q = 25 * 0.25 * 2 = 12.5,
+    # tau2 = (12.5 - 1) / (50 - 25) = 0.46, reliability 0.46 / 0.50 = 0.92.
+    entity = pd.Series(np.repeat(["A", "B"], 100))
+    observed = pd.Series(np.r_[np.ones(10), np.zeros(90), np.ones(30), np.zeros(70)])
+    shrunk = shrunken_ratio(entity, observed, np.full(200, 0.2))
+    assert shrunk.attrs["reliability"].to_numpy() == pytest.approx([0.92, 0.92])
+    assert shrunk.to_numpy() == pytest.approx([1 - 0.92 * 0.5, 1 + 0.92 * 0.5])
+    flat = shrunken_ratio(entity, pd.Series(np.r_[np.ones(20), np.zeros(80)].tolist() * 2), np.full(200, 0.2))
+    assert flat.to_numpy() == pytest.approx([1.0, 1.0])  # no spread beyond chance: full shrinkage
 
 
 def test_write_report_atomically(tmp_path, report):
