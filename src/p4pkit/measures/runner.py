@@ -89,9 +89,16 @@ class CompileContext:
         return self._store.table(name)
 
     def cached(self, criterion: Criterion | Observation, build: Callable[[], ibis.Table]) -> ibis.Table:
+        """One sub-expression per building block. On Spark each block is also materialised
+        (`Store.materialise`): Spark inlines every use of a block into one plan tree, and planning the
+        inlined tree of a single eCQM took minutes; over cached blocks it takes seconds."""
         if criterion not in self._cache:
             built = build()
-            self._cache[criterion] = self._materialised(built) if self._materialise else built
+            if self._store.engine == "spark":
+                built = self._store.materialise(built)
+            elif self._materialise:
+                built = self._materialised(built)
+            self._cache[criterion] = built
         return self._cache[criterion]
 
     def reused(self, key: object, build: Callable[[], ibis.Table]) -> ibis.Table:
@@ -102,7 +109,7 @@ class CompileContext:
         return self._reused[key]
 
     def _materialised(self, table: ibis.Table) -> ibis.Table:
-        """With `materialise=True`: the block computed once into a temporary table. Ibis's SQL
+        """DuckDB, `materialise=True`: the block computed once into a temporary table. Ibis's SQL
         compiler rewrites a graph in time that grows much faster than the graph (merging nested
         selects scores each candidate over its whole subtree), so one expression holding every
         measure took longer to compile than to run; blocks that later blocks and groups read as
@@ -163,11 +170,16 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
     decisive = flags.select(d_patient=flags.patient_id, d_role=flags.decisive)
     kept = evidence.join(decisive, [evidence.patient_id == decisive.d_patient, evidence.role == decisive.d_role])
     kept = kept.filter(kept.event_id.notnull()).select("patient_id", "event_id", "event_date").distinct()
-    order = [kept.event_date, kept.event_id]
-    lists = kept.group_by("patient_id").aggregate(
-        evidence_event_ids=kept.event_id.collect(order_by=order), evidence_dates=kept.event_date.collect(order_by=order)
+    # Evidence in (date, id) order: sorting collected (date, id) structs instead of an ordered
+    # collect, which Spark cannot compile; both engines order structs field by field.
+    pairs = kept.group_by("patient_id").aggregate(
+        pairs=ibis.struct({"day": kept.event_date, "id": kept.event_id}).collect().sort()
     )
-    lists = lists.rename(l_patient="patient_id")
+    lists = pairs.select(
+        l_patient=pairs.patient_id,
+        evidence_event_ids=pairs.pairs.map(lambda p: p.id),
+        evidence_dates=pairs.pairs.map(lambda p: p.day),
+    )
     joined = flags.left_join(lists, flags.patient_id == lists.l_patient)
     joined = _with_observation(joined, group.numerator_observation, "num_value", ctx)
     joined = _with_observation(joined, group.denominator_observation, "den_value", ctx)
