@@ -1,6 +1,6 @@
 """Benchmark `p4pkit.measures.run_measures`: every library measure on N synthetic patients, as JSON.
 
-Usage: python bench/measures.py [--patients N ...] [--stores DIR] [--measures ID,ID]
+Usage: python bench/measures.py [--patients N ...] [--stores DIR] [--measures ID,ID] [--memory-limit 3GB]
 (default: 100000 and 1000000 patients, all library measures)
 
 Per size: a child process generates the synthetic world (`p4pkit.synth.generate`) and loads it into
@@ -40,7 +40,7 @@ MEASURE = """
 import json, resource, sys, time
 from p4pkit.measures import run_measures
 from p4pkit.store import Store
-with Store(sys.argv[1], read_only=True) as store:
+with Store(sys.argv[1], read_only=True, memory_limit=sys.argv[3] or None) as store:
     started = time.perf_counter()
     store.connection.sql("select count(*), count(distinct patient_id), max(start), sum(value_num) from events").fetchall()
     scan = time.perf_counter() - started
@@ -77,12 +77,12 @@ def prepare(size: int, db: Path) -> None:
         subprocess.run([sys.executable, "-c", PREPARE, str(size), str(Path(tmp) / "world"), str(db)], capture_output=True, text=True, check=True)
 
 
-def run(size: int, measures: str, stores: Path | None) -> dict:
+def run(size: int, measures: str, stores: Path | None, memory_limit: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db = (stores or Path(tmp)) / f"store{size}.duckdb"
         if not db.exists():
             prepare(size, db)
-        done = subprocess.run([sys.executable, "-c", MEASURE, str(db), measures], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", MEASURE, str(db), measures, memory_limit], capture_output=True, text=True, check=True)
     return {"patients": size, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
@@ -93,11 +93,13 @@ def main() -> None:
     parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--stores", type=Path, help="keep and reuse generated stores in this folder")
     parser.add_argument("--measures", default=",".join(LIBRARY))
+    parser.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit (work beyond it spills to disk); '' for DuckDB's default")
     args = parser.parse_args()
     if args.stores:
         args.stores.mkdir(parents=True, exist_ok=True)
-    results = [run(n, args.measures, args.stores) for n in args.patients]
-    print(json.dumps({"benchmark": "measures.run_measures", "measures": args.measures, "results": results}, indent=2))
+    results = [run(n, args.measures, args.stores, args.memory_limit) for n in args.patients]
+    report = {"benchmark": "measures.run_measures", "measures": args.measures, "duckdb_memory_limit": args.memory_limit, "results": results}
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

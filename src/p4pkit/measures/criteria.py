@@ -168,13 +168,9 @@ class LowestOnMostRecentDay(Criterion):
     missing_counts: bool = False
 
     def compile(self, ctx) -> ibis.Table:
-        rows = self.rows.rows(ctx)
-        days = rows.select("patient_id", day=rows.end_date)
-        for other in self.same_day_as:
-            theirs = other.rows(ctx)
-            days = days.semi_join(theirs, [days.patient_id == theirs.patient_id, days.day == theirs.end_date])
-        latest = days.group_by("patient_id").aggregate(recent_day=days.day.max())
-        on_day = rows.join(latest, [rows.patient_id == latest.patient_id, rows.end_date == latest.recent_day])
+        # The rows of the most recent day do not depend on the threshold, so measures comparing
+        # the same readings with different thresholds (CMS165, QOF, MNCM blood pressure) share them.
+        on_day = ctx.cached(_MostRecentDay(self.rows, self.same_day_as), lambda: self._on_most_recent_day(ctx))
         summary = on_day.group_by("patient_id").aggregate(
             lowest=on_day.value_num.min(),
             missing=(on_day.value_num.isnull() & on_day.value_code.isnull()).any(),
@@ -193,6 +189,24 @@ class LowestOnMostRecentDay(Criterion):
         )
         passing = summary.filter(met)
         return _evidence(on_day.semi_join(passing, "patient_id"))
+
+    def _on_most_recent_day(self, ctx) -> ibis.Table:
+        rows = self.rows.rows(ctx)
+        days = rows.select("patient_id", day=rows.end_date)
+        for other in self.same_day_as:
+            theirs = other.rows(ctx)
+            days = days.semi_join(theirs, [days.patient_id == theirs.patient_id, days.day == theirs.end_date])
+        latest = days.group_by("patient_id").aggregate(recent_day=days.day.max())
+        on_day = rows.join(latest, [rows.patient_id == latest.patient_id, rows.end_date == latest.recent_day])
+        return on_day.select(*rows.columns)
+
+
+@dataclass(frozen=True)
+class _MostRecentDay:
+    """Cache key of the rows on a patient's most recent day (see `LowestOnMostRecentDay`)."""
+
+    rows: Timed
+    same_day_as: tuple[Timed, ...]
 
 
 @dataclass(frozen=True)

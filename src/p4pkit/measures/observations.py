@@ -57,6 +57,11 @@ class MemberMonths:
     per: float = 1.0
 
     def values(self, ctx) -> ibis.Table:
+        if self.per != 1.0:
+            # Months are counted once per run and scaled: the count is the costly part (a
+            # cross join of enrollments with the month starts), shared by member-months and -years.
+            months = observed(MemberMonths(self.kinds), ctx)
+            return months.select("patient_id", value=months.value / self.per)
         enrollments = ctx.table("enrollments")
         enrollments = enrollments.filter(enrollments.kind.isin(self.kinds))
         snapshots = ibis.memtable({"month_start": month_starts(ctx.period.start, ctx.period.end)}).cast({"month_start": "date"})
@@ -66,7 +71,7 @@ class MemberMonths:
             & (ibis.coalesce(covered.end_date, ibis.date(OPEN_END)) >= covered.month_start)
         )
         counts = covered.group_by("patient_id").aggregate(months=covered.month_start.nunique())
-        return counts.select("patient_id", value=counts.months.cast("float64") / self.per)
+        return counts.select("patient_id", value=counts.months.cast("float64"))
 
 
 @dataclass(frozen=True)
