@@ -56,11 +56,15 @@ def _age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def gather_inputs(store: Store, period_start: dt.date, period_end: dt.date, payment_year: int) -> list[HccInputs]:
+def gather_inputs(
+    store: Store, period_start: dt.date, period_end: dt.date, payment_year: int, patients: ibis.Table | None = None
+) -> list[HccInputs]:
     """Each living patient's age, sex, dual status and ICD-10-CM diagnoses recorded in the period.
 
     Diagnoses come from condition events and from claim-line diagnosis codes; codes are used
-    without the dot, as CMS's mapping tables write them.
+    without the dot, as CMS's mapping tables write them. `patients` (a table with `patient_id`)
+    limits the result to those patients: every input becomes a Python object, so a program that
+    needs only its attributed patients should not pay for the whole population.
     """
     start, end = ibis.literal(period_start), ibis.literal(period_end)
     events = store.table("events")
@@ -83,8 +87,10 @@ def gather_inputs(store: Store, period_start: dt.date, period_end: dt.date, paym
         )
     diagnoses = ibis.union(*parts, distinct=True).mutate(dx=lambda t: t.dx.replace(".", "").upper())
     by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
-    patients = store.table("patients")
-    alive = patients.filter(patients.death_date.isnull() | (patients.death_date >= start))
+    everyone = store.table("patients")
+    alive = everyone.filter(everyone.death_date.isnull() | (everyone.death_date >= start))
+    if patients is not None:
+        alive = alive.semi_join(patients, "patient_id")
     joined = alive.left_join(by_patient, "patient_id").select(
         alive.patient_id, alive.birth_date, alive.sex, alive.social_risk, by_patient.dxs
     )

@@ -77,7 +77,8 @@ def _spending(ctx: RunContext, period: str) -> pd.DataFrame:
 def _mean_risk(ctx: RunContext, period: str, people: pd.DataFrame) -> pd.Series:
     """Mean CMS-HCC (V28) raw risk score per entity from the diagnoses recorded in the period."""
     window = ctx.periods[period]
-    inputs = gather_inputs(ctx.store, window.start, window.end, payment_year=2025)
+    wanted = ibis.memtable(pa.table({"patient_id": pa.array(people.patient_id.unique(), pa.string())}))
+    inputs = gather_inputs(ctx.store, window.start, window.end, payment_year=2025, patients=wanted)
     scores = score_patients([i for i in inputs], model="V28", payment_year=2025).select(["patient_id", "raw_score"]).to_pandas()
     return people.merge(scores, on="patient_id", how="left").groupby("entity_id")["raw_score"].mean()
 
