@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +91,18 @@ def test_funnel_chart_layers_limits_and_points():
     assert {row["label"] for row in limits["data"]["values"]} == {"2 SD upper", "2 SD lower", "3 SD upper", "3 SD lower", "peer rate"}
     assert len(points["data"]["values"]) == 6
     assert chart["title"] == "Exception reporting"
+
+
+def test_flags_are_the_exact_one_sided_binomial_test():
+    # 42 entities of 300 patients, pooled rate p0 = (40 x 3 + 10 + 11) / 12,600 = 1.12% (3.4 expected
+    # events): the 3-SD quantile of Bin(300, p0) is 10. A count of 10 has P(X >= 10) = 0.23% > 0.135%
+    # and is not flagged (the interpolated limit, just under 10/300, would flag it); 11 has
+    # P(X >= 11) = 0.07% and is.
+    peers = pd.DataFrame({"entity_id": [f"P{i}" for i in range(40)], "count": 3, "size": 300})
+    counts = pd.concat([peers, pd.DataFrame({"entity_id": ["A", "B"], "count": [10, 11], "size": [300, 300]})], ignore_index=True)
+    flags = funnel_flags(counts, "demo", revise=False).set_index("entity_id")
+    p0 = 141 / 12600
+    assert flags.loc["A", "limit"] == pytest.approx(10 / 300)
+    assert stats.binom.sf(9, 300, p0) > stats.norm.sf(3) > stats.binom.sf(10, 300, p0)
+    assert not flags.loc["A", "flagged"] and flags.loc["B", "flagged"]
+    assert binomial_limit(p0, np.array([300]), 0.99865)[0] < 10 / 300

@@ -10,7 +10,13 @@ appendix A.1.1):
 
 Limits at 3 standard deviations (q = 0.001 and 0.999, the 99.8% limits) are the paper's "alarm"
 limits. Gaming checks look one way only (too many exceptions, too many removals), so an entity is
-flagged when its rate lies above the upper limit: about 1 in 1,000 honest entities by chance.
+flagged when its rate lies above the upper limit: at most 0.135% of honest entities by chance.
+
+The interpolated limit draws a smooth funnel, but as a flagging rule it lets a count of exactly r
+through: with few expected events P(X >= r) is several times 1 - q (at 3 expected events the
+3-SD quantile is 9 and P(X >= 9) is about 0.37%, not 0.135%). Flags therefore use the exact one-sided
+test, count > r, i.e. P(X >= count) <= 1 - q, and the reported limit is r / n, the highest rate
+that is not flagged; the chart keeps the interpolated curves.
 
 Two choices, both said in the evidence text:
 
@@ -23,7 +29,7 @@ Two choices, both said in the evidence text:
   z-scores after winsorising the 10% most extreme at each end; when phi > 1 the limits widen by
   sqrt(phi) about the peer rate. Spiegelhalter writes them p0 +/- z sqrt(phi p0 (1 - p0) / n),
   the normal approximation; here the binomial limit's distance from p0 is stretched instead,
-  p0 + sqrt(phi) (binomial limit - p0), which is the paper's limit wherever the normal
+  p0 + sqrt(phi) (r / n - p0), which is the paper's limit wherever the normal
   approximation holds and, for rare events at small sizes (an exception rate of 1% in 100
   patients), keeps the binomial's heavier upper tail that the normal limit would cut off, giving
   more false flags than 3 SD implies. Peer rate and phi both come from the entities inside the
@@ -69,7 +75,7 @@ def _pooled(count: np.ndarray, size: np.ndarray, inside: np.ndarray) -> float:
 
 
 def _upper(p0: float, size: np.ndarray, sigmas: float, phi: float) -> np.ndarray:
-    binomial = binomial_limit(p0, size, stats.norm.cdf(sigmas))
+    binomial = stats.binom.ppf(stats.norm.cdf(sigmas), size, p0) / size
     return p0 + np.sqrt(phi) * (binomial - p0) if phi > 1 else binomial
 
 
