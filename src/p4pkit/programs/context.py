@@ -48,6 +48,15 @@ class RunContext:
         table = self.entity_measures
         return table[(table.measure_id == measure_id) & (table.period == period) & (table.group_index == 0)]
 
+    def scored_rate(self, measure_id: str, period: str = "performance", shrunk: bool = False) -> pd.Series:
+        """The rate a model should score, per entity: the risk-adjusted rate where the program
+        adjusts the measure, else (with `shrunk`) the empirical-Bayes rate, else the observed rate."""
+        rows = self.measure(measure_id, period).set_index("entity_id")
+        rate = rows.adjusted_rate
+        if shrunk:
+            rate = rate.fillna(rows.shrunk_rate)
+        return rate.fillna(rows.rate)
+
     @property
     def patients_attributed(self) -> int:
         """How many patients have an entity in the performance period."""

@@ -18,21 +18,22 @@ from p4pkit.programs.schema import Measure
 
 
 def entity_rates(ctx: RunContext, measure: Measure, period: str = "performance") -> pd.DataFrame:
-    """entity_id, rate (observed, on the measure's own scale), cases (patients in the performance
-    denominator) and the counts, for one measure in one period; entities without a rate are dropped."""
+    """entity_id, rate (on the measure's own scale; risk-adjusted where the program adjusts the
+    measure, else observed), cases (patients in the performance denominator) and the counts, for
+    one measure in one period; entities without a rate are dropped."""
     rows = ctx.measure(measure.id, period)
-    table = rows[["entity_id", "numerator", "performance_denominator", "rate"]].rename(columns={"performance_denominator": "cases"})
+    table = rows[["entity_id", "numerator", "performance_denominator"]].rename(columns={"performance_denominator": "cases"})
+    table["rate"] = table.entity_id.map(ctx.scored_rate(measure.id, period)).to_numpy()
     return table[table.rate.notna()].reset_index(drop=True)
 
 
 def quality_percent(ctx: RunContext) -> pd.Series:
-    """Quality score in percent per entity: the mean over the program's measures of the shrunken
-    (else observed) performance rate, 1 − rate for lower-is-better measures. The same score as the
-    shared-savings binding's quality gate."""
+    """Quality score in percent per entity: the mean over the program's measures of the scored rate
+    (risk-adjusted where declared, else shrunken, else observed), 1 − rate for lower-is-better
+    measures. Shared savings, capitation and NY VBP judge quality on this one score."""
     parts = []
     for measure in ctx.program.measures:
-        rows = ctx.measure(measure.id).set_index("entity_id")
-        rate = rows.shrunk_rate.fillna(rows.rate)
+        rate = ctx.scored_rate(measure.id, shrunk=True)
         parts.append(1 - rate if measure.direction == "lower_is_better" else rate)
     return 100 * pd.concat(parts, axis=1).mean(axis=1)
 

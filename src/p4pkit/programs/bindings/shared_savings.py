@@ -9,9 +9,9 @@ Per participating entity, from the run context and the store's claim lines:
   score (performance ÷ baseline) capped at ± `risk_growth_cap_percent` — the shape of the MSSP
   historical benchmark (42 CFR 425.601: historical spending of assigned beneficiaries, adjusted for
   changes in risk score, growth capped at 3% [K]), without regional blending or trend;
-- quality score: the mean over the program's measures of the entity's shrunken performance rate
-  (1 − rate for lower-is-better measures), in percent; the quality standard is met at or above
-  `quality_standard_percent`.
+- quality score: `inputs.quality_percent` (the mean over the program's measures of the scored
+  rate, 1 − rate for lower-is-better measures), in percent; the quality standard is met at or
+  above `quality_standard_percent`.
 
 The program file's scoring parameters become one track of `programs/shared_savings.py`, which
 does the arithmetic (savings rate, MSR/MLR, sharing and loss rates, caps, sequestration) and the
@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from p4pkit.programs import shared_savings as model
 from p4pkit.programs.bindings import ModelOutput, scores_frame
+from p4pkit.programs.bindings.inputs import quality_percent
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import round_money, to_decimal
 from p4pkit.risk.hcc import gather_inputs, score_patients
@@ -83,16 +84,6 @@ def _mean_risk(ctx: RunContext, period: str, people: pd.DataFrame) -> pd.Series:
     return people.merge(scores, on="patient_id", how="left").groupby("entity_id")["raw_score"].mean()
 
 
-def _quality(ctx: RunContext) -> pd.Series:
-    """Quality score in percent per entity: mean direction-adjusted shrunken (else raw) rate."""
-    parts = []
-    for measure in ctx.program.measures:
-        rows = ctx.measure(measure.id).set_index("entity_id")
-        rate = rows.shrunk_rate.fillna(rows.rate)
-        parts.append(1 - rate if measure.direction == "lower_is_better" else rate)
-    return 100 * pd.concat(parts, axis=1).mean(axis=1)
-
-
 def bind(ctx: RunContext) -> ModelOutput:
     scoring = ctx.program.scoring
     rules = _rules(ctx)
@@ -100,7 +91,7 @@ def bind(ctx: RunContext) -> ModelOutput:
     base_years = Decimal((ctx.periods["baseline"].end - ctx.periods["baseline"].start).days + 1) / DAYS_PER_YEAR
     risk_before, risk_after = _mean_risk(ctx, "baseline", baseline), _mean_risk(ctx, "performance", performance)
     cap = float(scoring.risk_growth_cap_percent) / 100
-    quality = _quality(ctx)
+    quality = quality_percent(ctx)
     rows = []
     for entity, group in performance.groupby("entity_id"):
         before = baseline[baseline.entity_id == entity]
