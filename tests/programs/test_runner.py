@@ -44,6 +44,7 @@ def test_a_run_writes_every_contract_table_the_report_and_the_manifest(qof_run):
     assert len(manifest["program_sha256"]) == 64 and manifest["inputs_sha256"]
     html = (qof_run / "report.html").read_text()
     assert "Ledger" in html and "Measure QOF_DM_HBA1C58" in html and "window.vegaEmbed" in html
+    assert "Equity" in html and "Gaming and deselection" in html and "Design audit" in html
     assert not any(p.name.startswith(".qof.") for p in qof_run.parent.iterdir())
 
 

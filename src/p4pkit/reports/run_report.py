@@ -19,6 +19,7 @@ from p4pkit.reports.html import Section, write_report
 from p4pkit.reports.suppression import suppress_measure_table
 from p4pkit.safeguards.audit import audit_section
 from p4pkit.safeguards.equity import equity_section
+from p4pkit.safeguards.gaming import gaming_section
 
 
 def _summary(program, ctx, output) -> Section:
@@ -111,5 +112,5 @@ def write_run_report(path: Path, program, ctx, output) -> Path:
     """Write the run's `report.html`."""
     payments = output.ledger.to_arrow().to_pandas()
     sections = [_summary(program, ctx, output), _ledger(program, output), _payments(program, output), *_scorecards(program, ctx), _attribution(ctx)]
-    sections += [equity_section(ctx, payments), audit_section(program)]
+    sections += [equity_section(ctx, payments), gaming_section(ctx), audit_section(program)]
     return write_report(path, f"{program.name}: run report", sections, subtitle=f"p4pkit run of {program.id}")

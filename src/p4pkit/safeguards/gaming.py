@@ -31,7 +31,7 @@ from p4pkit.measures.timing import Period
 from p4pkit.model import codes
 from p4pkit.safeguards.coding import coding_intensity_flags
 from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC, deregistration_flags, registered_on
-from p4pkit.safeguards.funnel import FLAG_COLUMNS, funnel_flags
+from p4pkit.safeguards.funnel import FLAG_COLUMNS, funnel_chart, funnel_flags
 from p4pkit.store import Store
 
 
@@ -125,3 +125,52 @@ def gaming_flags(store: Store, window: Period) -> pd.DataFrame:
     stacked in one flag table (columns `FLAG_COLUMNS`)."""
     parts = [exception_flags(store, window), deregistration_flags(store, window), coding_intensity_flags(store, window)]
     return pd.concat([p[list(FLAG_COLUMNS)] for p in parts], ignore_index=True)
+
+
+def gaming_section(ctx):
+    """The run report's gaming and deselection section (`reports.html.Section`).
+
+    From the run itself: exclusions plus exceptions per entity and measure against peers (funnel
+    limits at 3 SD), and each measure's denominator moving between the baseline and performance
+    periods beyond what list size explains; from the store, for the performance period: exception
+    records, removals of high-risk patients from lists, and unbacked new diagnoses.
+    """
+    from p4pkit.reports.html import Section
+
+    performance = ctx.periods["performance"]
+    results = ctx.patient_results.filter(pa.compute.equal(ctx.patient_results["period"], "performance"))
+    exclusions = measure_exception_flags(ctx.store, results, ctx.attribution["performance"])
+    flags = [exclusions, gaming_flags(ctx.store, performance)]
+    sizes = {
+        period: ctx.attributed(period).groupby("entity_id").size().rename("list_size")
+        for period in ("baseline", "performance")
+    }
+    measures = ctx.entity_measures[ctx.entity_measures.group_index == 0]
+    for measure_id, rows in measures.groupby("measure_id"):
+        before, after = (
+            rows[rows.period == period].set_index("entity_id")[["denominator"]].join(sizes[period], how="inner").reset_index()
+            for period in ("baseline", "performance")
+        )
+        if len(before) >= 3 and len(after) >= 3:
+            flags.append(denominator_shift_flags(before, after, check=f"denominator_shift:{measure_id}"))
+    table = pd.concat([f[list(FLAG_COLUMNS)] for f in flags if len(f)], ignore_index=True)
+    flagged = table[table.flagged]
+    charts = [
+        funnel_chart(group, f"{check}: rate against size")
+        for check, group in exclusions.groupby("check")
+        if {"peer_rate", "size"} <= set(group.columns) and len(group) > 1
+    ]
+    text = (
+        f"{len(flagged)} of {len(table)} entity checks are beyond their 3-SD control limits."
+        if len(table)
+        else "No check could be computed for this run."
+    )
+    return Section(
+        "Gaming and deselection",
+        text=text,
+        charts=charts,
+        tables=[flagged.round(4) if len(flagged) else pd.DataFrame({"flags": ["none beyond the limits"]})],
+        note="A flag is a reason to look, with its evidence, not a finding of gaming (Doran et al., NEJM 2008). "
+        "Checks: exclusions and exceptions per measure; denominators shifting beyond list growth; exception records; "
+        "practice removals of high-risk patients; unbacked new diagnoses.",
+    )
