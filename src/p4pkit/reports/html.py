@@ -47,7 +47,8 @@ def vega_bundle() -> str:
 
 def table_html(table: pd.DataFrame) -> str:
     """An escaped HTML table; missing values (suppressed cells) show as an em dash."""
-    return table.to_html(index=False, na_rep="—", escape=True, border=0, float_format=lambda v: f"{v:,.3f}")
+    shown = table.astype(object).where(table.notna(), "—")  # pandas' na_rep misses nullable-integer NA
+    return shown.to_html(index=False, escape=True, border=0, float_format=lambda v: f"{v:,.3f}")
 
 
 def render_report(title: str, sections: list[Section], subtitle: str = "") -> str:

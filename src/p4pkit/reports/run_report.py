@@ -59,7 +59,7 @@ def _payments(program, output) -> Section:
     return Section(
         "Payments",
         charts=[histogram(per_entity, f"net ({program.currency})", "Net payment per entity")],
-        tables=[per_entity.round(2)],
+        tables=[per_entity.assign(**{f"net ({program.currency})": per_entity[f"net ({program.currency})"].map("{:,.2f}".format)})],
     )
 
 
