@@ -151,8 +151,6 @@ def _risk_adjust(program: Program, store: Store, periods: dict[str, Period], res
         for name, period in periods.items():
             if name not in features:
                 features[name] = patient_features(store, period.end)
-                if "hcc" in covariates:
-                    features[name] = with_hcc(store, features[name], period.start, period.end)
             if "hcc" in covariates and "hcc" not in features[name]:
                 features[name] = with_hcc(store, features[name], period.start, period.end)
             where = (summary.measure_id == measure.id) & (summary.period == name) & (summary.group_index == 0)

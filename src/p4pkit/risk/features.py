@@ -97,9 +97,7 @@ def patient_features(store: Store, period_end: dt.date, patient_ids: list[str] |
 
 
 def with_hcc(store: Store, frame: pd.DataFrame, period_start: dt.date, period_end: dt.date) -> pd.DataFrame:
-    """Add the CMS-HCC V28 raw score (`hcc`) from diagnoses recorded in the period."""
-    from p4pkit.risk.hcc import gather_inputs, score_patients
+    """Add the CMS-HCC raw score (`hcc`, `risk.hcc.raw_scores`) from diagnoses recorded in the period."""
+    from p4pkit.risk.hcc import raw_scores
 
-    scores = score_patients(gather_inputs(store, period_start, period_end, payment_year=2025), model="V28", payment_year=2025)
-    hcc = scores.select(["patient_id", "raw_score"]).to_pandas().rename(columns={"raw_score": "hcc"})
-    return frame.merge(hcc, on="patient_id", how="left").fillna({"hcc": 0.0})
+    return frame.merge(raw_scores(store, period_start, period_end), on="patient_id", how="left").fillna({"hcc": 0.0})

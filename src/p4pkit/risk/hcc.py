@@ -25,6 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import ibis
+import pandas as pd
 import pyarrow as pa
 from hccinfhir.model_calculate import calculate_raf
 
@@ -144,3 +145,19 @@ def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: in
             "payment_score": payment,
         }
     )
+
+
+# Runs on patient-level data use one case-mix index: the V28 raw score (raw scores need no
+# normalisation, so the payment year only fixes the age date and the coefficient table).
+RUN_MODEL = "V28"
+RUN_PAYMENT_YEAR = 2025
+
+
+def raw_scores(store: Store, period_start: dt.date, period_end: dt.date, patients: ibis.Table | None = None) -> pd.DataFrame:
+    """patient_id and `hcc` (CMS-HCC raw score) from the diagnoses recorded in the period.
+
+    The one place runs, bindings and covariates get an HCC score from, so they all agree.
+    """
+    inputs = gather_inputs(store, period_start, period_end, payment_year=RUN_PAYMENT_YEAR, patients=patients)
+    scores = score_patients(inputs, model=RUN_MODEL, payment_year=RUN_PAYMENT_YEAR)
+    return scores.select(["patient_id", "raw_score"]).to_pandas().rename(columns={"raw_score": "hcc"})

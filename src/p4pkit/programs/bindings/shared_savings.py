@@ -32,7 +32,7 @@ from p4pkit.programs.bindings import ModelOutput, scores_frame
 from p4pkit.programs.bindings.inputs import quality_percent
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import round_money, to_decimal
-from p4pkit.risk.hcc import gather_inputs, score_patients
+from p4pkit.risk.hcc import raw_scores
 
 DAYS_PER_YEAR = Decimal("365.25")
 
@@ -79,9 +79,8 @@ def _mean_risk(ctx: RunContext, period: str, people: pd.DataFrame) -> pd.Series:
     """Mean CMS-HCC (V28) raw risk score per entity from the diagnoses recorded in the period."""
     window = ctx.periods[period]
     wanted = ibis.memtable(pa.table({"patient_id": pa.array(people.patient_id.unique(), pa.string())}))
-    inputs = gather_inputs(ctx.store, window.start, window.end, payment_year=2025, patients=wanted)
-    scores = score_patients([i for i in inputs], model="V28", payment_year=2025).select(["patient_id", "raw_score"]).to_pandas()
-    return people.merge(scores, on="patient_id", how="left").groupby("entity_id")["raw_score"].mean()
+    scores = raw_scores(ctx.store, window.start, window.end, patients=wanted)
+    return people.merge(scores, on="patient_id", how="left").groupby("entity_id")["hcc"].mean()
 
 
 def bind(ctx: RunContext) -> ModelOutput:
