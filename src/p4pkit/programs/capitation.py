@@ -25,8 +25,8 @@ from decimal import Decimal
 import pandas as pd
 
 from p4pkit.errors import Problem, UserError
-from p4pkit.programs.mips import require_columns
 from p4pkit.programs.money import round_money, to_decimal
+from p4pkit.programs.tables import require_columns
 
 HUNDRED = Decimal(100)
 

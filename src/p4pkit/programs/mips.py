@@ -20,6 +20,7 @@ import pandas as pd
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.programs.money import allocate, round_money, to_decimal
+from p4pkit.programs.tables import require_columns
 
 CATEGORIES = ("quality", "cost", "improvement_activities", "promoting_interoperability")
 
@@ -271,11 +272,3 @@ def payment_adjustments(
         "scaling_factor": [scaling] * len(charges),
     })
 
-
-def require_columns(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
-    """Raise `UserError` naming every required column missing from an input table (shared by the
-    entity-level program models in this package)."""
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise UserError(f"{name}: missing column(s) {', '.join(missing)}",
-                        [Problem(name, None, c, "required column is missing") for c in missing])

@@ -23,7 +23,7 @@ import pandas as pd
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.measures.summary import wilson_interval
-from p4pkit.programs.mips import require_columns
+from p4pkit.programs.tables import require_columns
 
 PEER_PERCENTILES = (25, 50, 75, 90)
 

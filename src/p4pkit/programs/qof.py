@@ -31,8 +31,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from p4pkit.errors import Problem, UserError
-from p4pkit.programs.mips import require_columns
 from p4pkit.programs.money import round_money, to_decimal
+from p4pkit.programs.tables import require_columns
 
 # £ per QOF point and the national average practice population the CPI divides by, by financial
 # year, as announced with each year's SFE (2021/22: pleasefireme.com digest; 2022/23: Lincs LMC via

@@ -28,8 +28,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from p4pkit.errors import Problem, UserError
-from p4pkit.programs.mips import require_columns
 from p4pkit.programs.money import round_money, to_decimal
+from p4pkit.programs.tables import require_columns
 
 REFERENCE_PANEL = 800
 EURO_PER_POINT = Decimal(7)
