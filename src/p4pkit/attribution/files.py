@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from p4pkit.attribution import RULES, attribute
+from p4pkit.data import open_data
 from p4pkit.errors import UserError
-from p4pkit.measures.files import open_data
 from p4pkit.measures.timing import Period
 
 WRITERS = {".parquet": pq.write_table, ".csv": pacsv.write_csv}

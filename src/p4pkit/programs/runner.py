@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from p4pkit import __version__
+from p4pkit.data import open_data
 from p4pkit.errors import UserError
-from p4pkit.measures.files import open_data
 from p4pkit.programs.bindings import ModelOutput, binding_for
 from p4pkit.programs.context import RunContext, build_context
 from p4pkit.programs.loader import load_program

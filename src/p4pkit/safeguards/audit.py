@@ -510,7 +510,7 @@ def _nullable(table: ibis.Table) -> ibis.Table:
 
 def _add_data(run: RunOutputs, program: Program, data: str | Path, comparators: tuple[str, ...]) -> None:
     """Equity and unmeasured-care statistics, which need the patients table and the measures."""
-    from p4pkit.measures.files import open_data
+    from p4pkit.data import open_data
 
     with open_data(data) as store:
         if not store.has_table("patients"):
