@@ -1,14 +1,15 @@
 """Benchmark a whole program run, stage by stage, against a bare DuckDB scan of the same events.
 
 Usage: python bench/pipeline.py [SIZE ...] [--ten-million] [--memory-limit 16GB] [--ingest load|attach]
-                                [--program programs/mssp.yaml]
+                                [--program programs/mssp.yaml] [--worlds DIR]
 (default sizes: 100000 1000000; --ten-million adds 10,000,000).
 
 Per size, a child process generates the synthetic world (`p4pkit.synth.generate`; not timed: see
 bench/synth.py), and a second, fresh child runs the pipeline: ingest (`load_folder`, DuckDB capped
 at --memory-limit and spilling to a temp folder; or with --ingest attach, the generated Parquet
-attached as views, no copy and no validation), a bare scan of the loaded events table (count,
-distinct patients, max date, sum of values: the least any analysis of the events pays), then
+attached as views, no copy and no validation; --worlds DIR keeps each world in DIR/w<N> and reuses
+it later, as generating 10M patients takes far longer than running on them), a bare scan of the loaded
+events table (count, distinct patients, max date, sum of values: the least any analysis of the events pays), then
 `run_program` on the loaded store. Stages are timed by wrapping the functions the run calls, so the
 run itself is unchanged: attribution (`context._attribution`), measures (`run_measures`, summaries,
 shrinkage), risk adjustment (CMS-HCC V28 in the shared-savings binding), payment (the ledger),
@@ -145,11 +146,12 @@ print(json.dumps({
 """
 
 
-def run(size: int, memory_limit: str, program: Path, ingest: str) -> dict:
+def run(size: int, memory_limit: str, program: Path, ingest: str, worlds: Path | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="p4p-bench-") as tmp:
-        world, work = Path(tmp) / "world", Path(tmp) / "work"
+        world, work = (worlds / f"w{size}" if worlds else Path(tmp) / "world"), Path(tmp) / "work"
         work.mkdir()
-        subprocess.run([sys.executable, "-c", PREPARE, str(size), str(world)], capture_output=True, text=True, check=True)
+        if not world.exists():  # generate() renames its folder into place only when complete
+            subprocess.run([sys.executable, "-c", PREPARE, str(size), str(world)], capture_output=True, text=True, check=True)
         done = subprocess.run(
             [sys.executable, "-c", PIPELINE, str(world), str(work), memory_limit, str(program), ingest], capture_output=True, text=True
         )
@@ -168,9 +170,10 @@ def main() -> None:
         "--ingest", choices=("load", "attach"), default="load",
         help="load: validate and copy into DuckDB (p4p load); attach: stream the generated Parquet as views (Store.attach_parquet)",
     )
+    parser.add_argument("--worlds", type=Path, help="keep generated worlds in DIR/w<N> and reuse those that exist")
     args = parser.parse_args()
     sizes = args.sizes + ([10_000_000] if args.ten_million else [])
-    results = [run(n, args.memory_limit, args.program, args.ingest) for n in sizes]
+    results = [run(n, args.memory_limit, args.program, args.ingest, args.worlds) for n in sizes]
     print(json.dumps({"benchmark": "pipeline", "program": args.program.name, "cores": _cores(), "results": results}, indent=2))
 
 
