@@ -77,3 +77,26 @@ def test_event_study_detects_diverging_pre_trends():
 def test_event_study_needs_a_pre_period():
     with pytest.raises(ValueError, match="before the program"):
         event_study(panel(0.0), "y", "treated", "quarter", 1, "entity")
+
+
+def test_absorbed_entity_effects_equal_the_dummy_regression():
+    """Demeaning by entity (Frisch-Waugh-Lovell) gives the coefficients, clustered errors and
+    pre-trend test of OLS with explicit entity and period dummies, on an unbalanced panel."""
+    import statsmodels.formula.api as smf
+
+    data = panel(-0.5, pre_trend=0.05, seed=3).sample(frac=0.8, random_state=1).reset_index(drop=True)
+    data["treated_x_post"] = data["treated"] * data["post"]
+    groups = pd.factorize(data["entity"])[0]
+    dummies = smf.ols("y ~ treated_x_post + C(entity) + C(quarter)", data=data).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    result = difference_in_differences(data, "y", "treated", "post", "entity", fixed_effects=("entity", "quarter")).iloc[0]
+    assert result["estimate"] == pytest.approx(dummies.params["treated_x_post"], rel=1e-9)
+    assert result["std_error"] == pytest.approx(dummies.bse["treated_x_post"], rel=1e-9)
+    assert result["lower"] == pytest.approx(dummies.conf_int().loc["treated_x_post", 0], rel=1e-9)
+    for q in range(1, 9):
+        data[f"e{q}"] = data["treated"] * (data["quarter"] == q)
+    events = smf.ols("y ~ e1 + e2 + e3 + e5 + e6 + e7 + e8 + C(entity) + C(quarter)", data=data).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    study = event_study(data, "y", "treated", "quarter", 5, "entity")
+    assert study.coefficients.set_index("period").loc[6, "std_error"] == pytest.approx(events.bse["e6"], rel=1e-9)
+    assert study.pretrend_p_value == pytest.approx(float(events.f_test("e1 = 0, e2 = 0, e3 = 0").pvalue), rel=1e-9)

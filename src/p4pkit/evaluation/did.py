@@ -12,12 +12,22 @@ post - mean control pre). With `fixed_effects`, entity and period dummies replac
 `post` (the two-way fixed-effects form). Outcomes of patients in one entity move together, so
 standard errors are clustered by entity and intervals use Student's t with G - 1 degrees of freedom
 for G clusters (Cameron and Miller, "A practitioner's guide to cluster-robust inference", J Human
-Resources 2015;50:317-372); fitted with statsmodels OLS.
+Resources 2015;50:317-372).
+
+Entity fixed effects are absorbed rather than estimated: by the Frisch-Waugh-Lovell theorem the
+coefficients of a regression with entity dummies equal those of the regression of entity-demeaned
+y on entity-demeaned regressors, with the same residuals (Cameron and Miller 2015, section IV.A).
+A dummy column per entity would make the design matrix observations x entities: at a million
+patients in practices of 500 that is two million readings by two thousand columns, tens of
+gigabytes. The cluster-robust (CR1) variance is the sandwich (X'X)^-1 (sum_g X_g'u_g u_g'X_g)
+(X'X)^-1 on the demeaned regressors, times G / (G - 1) x (N - 1) / (N - K), where K counts the
+absorbed entity effects too, so the figures equal statsmodels' OLS with dummies and
+`cov_type="cluster"` (a test checks this).
 
 Event study: one coefficient per period for treated x period, relative to the last period before the
 program (the reference, fixed at zero), with entity and period fixed effects. The pre-program
 coefficients should be near zero if the two groups were on parallel paths; `event_study` reports a
-joint Wald test that they all are (the pre-trend check).
+joint Wald test that they all are (the pre-trend check), F with (q, G - 1) degrees of freedom.
 """
 
 from __future__ import annotations
@@ -27,20 +37,71 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
+from scipy import stats
 
 INTERACTION = "treated_x_post"
 
 
-def _fit(frame: pd.DataFrame, formula: str, cluster: str):
-    groups = pd.factorize(frame[cluster])[0]
-    return smf.ols(formula, data=frame).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+@dataclass(frozen=True)
+class _Fit:
+    """OLS coefficients with their cluster-robust covariance and inference degrees of freedom."""
+
+    names: list[str]
+    params: np.ndarray
+    cov: np.ndarray
+    df: int
+    nobs: int
+
+    def row(self, name: str, level: float) -> dict:
+        i = self.names.index(name)
+        se = float(np.sqrt(self.cov[i, i]))
+        t = stats.t.ppf(0.5 + level / 2, self.df)
+        estimate = float(self.params[i])
+        p_value = float(2 * stats.t.sf(abs(estimate / se), self.df)) if se > 0 else float("nan")
+        return {"estimate": estimate, "std_error": se, "lower": estimate - t * se, "upper": estimate + t * se, "p_value": p_value}
+
+    def wald(self, names: Sequence[str]) -> tuple[float, float]:
+        """F statistic and p-value of the joint hypothesis that the named coefficients are all zero."""
+        index = [self.names.index(n) for n in names]
+        b = self.params[index]
+        statistic = float(b @ np.linalg.solve(self.cov[np.ix_(index, index)], b)) / len(index)
+        return statistic, float(stats.f.sf(statistic, len(index), self.df))
+
+
+def _demeaned(values: np.ndarray, codes: np.ndarray, groups: int) -> np.ndarray:
+    counts = np.bincount(codes, minlength=groups).astype(float)
+    if values.ndim == 1:
+        return values - (np.bincount(codes, values, groups) / counts)[codes]
+    means = np.stack([np.bincount(codes, column, groups) for column in values.T], axis=1) / counts[:, None]
+    return values - means[codes]
+
+
+def _fit(y: np.ndarray, design: pd.DataFrame, cluster: np.ndarray, absorb: np.ndarray | None = None) -> _Fit:
+    """OLS of y on `design` (plus absorbed fixed effects for the `absorb` codes) with CR1 errors."""
+    x = design.to_numpy(float)
+    extra = 0
+    if absorb is not None:
+        codes, levels = pd.factorize(absorb)
+        y, x, extra = _demeaned(y, codes, len(levels)), _demeaned(x, codes, len(levels)), len(levels)
+    bread = np.linalg.pinv(x.T @ x)
+    params = bread @ (x.T @ y)
+    scores = x * (y - x @ params)[:, None]
+    groups, n_groups = pd.factorize(cluster)[0], int(pd.Series(cluster).nunique())
+    summed = np.stack([np.bincount(groups, column, n_groups) for column in scores.T], axis=1)
+    nobs, k = len(y), x.shape[1] + extra
+    cov = bread @ (summed.T @ summed) @ bread * (n_groups / (n_groups - 1) * (nobs - 1) / (nobs - k))
+    return _Fit(list(design.columns), params, cov, n_groups - 1, nobs)
 
 
 def _prepared(frame: pd.DataFrame, outcome: str, columns: Sequence[str]) -> pd.DataFrame:
-    data = frame[[outcome, *dict.fromkeys(columns)]].dropna().copy()
+    data = frame[[outcome, *dict.fromkeys(columns)]].dropna().reset_index(drop=True)
     data["_y"] = data[outcome].astype(float)
     return data
+
+
+def _period_dummies(values: pd.Series) -> pd.DataFrame:
+    """Indicator columns for every period but the first (the intercept is absorbed with the entity)."""
+    return pd.get_dummies(pd.Categorical(values), prefix="period", drop_first=True, dtype=float)
 
 
 def difference_in_differences(
@@ -56,31 +117,20 @@ def difference_in_differences(
     """One-row table: the DiD estimate with its cluster-robust standard error, interval and p-value.
 
     `treated` and `post` are 0/1 (or boolean) columns; `cluster` names the entity column; with
-    `fixed_effects=(entity, period)` the model uses entity and period dummies instead of the main
-    effects. Rows with a missing value in any used column are dropped.
+    `fixed_effects=(entity, period)` the model uses entity and period fixed effects instead of the
+    main effects. Rows with a missing value in any used column are dropped.
     """
-    columns = [treated, post, cluster, *(fixed_effects or ())]
-    data = _prepared(frame, outcome, columns)
-    data[INTERACTION] = data[treated].astype(float) * data[post].astype(float)
+    data = _prepared(frame, outcome, [treated, post, cluster, *(fixed_effects or ())])
+    interaction = pd.DataFrame({INTERACTION: data[treated].astype(float) * data[post].astype(float)})
     if fixed_effects:
         entity, period = fixed_effects
-        formula = f"_y ~ {INTERACTION} + C(Q('{entity}')) + C(Q('{period}'))"
+        design = pd.concat([interaction, _period_dummies(data[period])], axis=1)
+        fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[entity].to_numpy())
     else:
-        data["_treated"], data["_post"] = data[treated].astype(float), data[post].astype(float)
-        formula = f"_y ~ _treated + _post + {INTERACTION}"
-    fit = _fit(data, formula, cluster)
-    low, high = fit.conf_int(alpha=1 - level).loc[INTERACTION]
+        design = pd.DataFrame({"const": 1.0, "_treated": data[treated].astype(float), "_post": data[post].astype(float)}).join(interaction)
+        fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy())
     return pd.DataFrame(
-        {
-            "estimate": [float(fit.params[INTERACTION])],
-            "std_error": [float(fit.bse[INTERACTION])],
-            "lower": [float(low)],
-            "upper": [float(high)],
-            "p_value": [float(fit.pvalues[INTERACTION])],
-            "observations": [int(fit.nobs)],
-            "clusters": [int(data[cluster].nunique())],
-            "level": [level],
-        }
+        [{**fit.row(INTERACTION, level), "observations": fit.nobs, "clusters": int(data[cluster].nunique()), "level": level}]
     )
 
 
@@ -116,26 +166,16 @@ def event_study(
     if not pre:
         raise ValueError("an event study needs at least one period before the program starts")
     reference = pre[-1]
-    names = {}
-    for i, p in enumerate(periods):
-        if p == reference:
-            continue
-        names[p] = f"event_{i}"
-        data[names[p]] = data[treated].astype(float) * (data[period] == p).astype(float)
-    formula = f"_y ~ {' + '.join(names.values())} + C(Q('{cluster}')) + C(Q('{period}'))"
-    fit = _fit(data, formula, cluster)
-    intervals = fit.conf_int(alpha=1 - level)
-    rows = [
-        {"period": p, "estimate": 0.0 if p == reference else float(fit.params[names[p]]),
-         "std_error": 0.0 if p == reference else float(fit.bse[names[p]]),
-         "lower": 0.0 if p == reference else float(intervals.loc[names[p], 0]),
-         "upper": 0.0 if p == reference else float(intervals.loc[names[p], 1]), "pre": p < first_post}
-        for p in periods
-    ]
+    names = {p: f"event_{i}" for i, p in enumerate(periods) if p != reference}
+    treated_values = data[treated].astype(float).to_numpy()
+    events = pd.DataFrame({name: treated_values * (data[period] == p).to_numpy() for p, name in names.items()})
+    design = pd.concat([events, _period_dummies(data[period])], axis=1)
+    fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[cluster].to_numpy())
+    zero = {"estimate": 0.0, "std_error": 0.0, "lower": 0.0, "upper": 0.0}
+    rows = []
+    for p in periods:
+        values = zero if p == reference else {k: v for k, v in fit.row(names[p], level).items() if k != "p_value"}
+        rows.append({"period": p, **values, "pre": p < first_post})
     tested = [names[p] for p in pre if p != reference]
-    if tested:
-        test = fit.f_test(" , ".join(f"{name} = 0" for name in tested))
-        statistic, p_value = float(np.squeeze(test.fvalue)), float(test.pvalue)
-    else:
-        statistic, p_value = float("nan"), float("nan")
+    statistic, p_value = fit.wald(tested) if tested else (float("nan"), float("nan"))
     return EventStudy(pd.DataFrame(rows), statistic, p_value, len(tested))
