@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from p4pkit.cli import app
 from p4pkit.errors import UserError
-from p4pkit.evaluation.validate import false_flag_summary, report_json, shrunken_ratio, validity_report, write_report
+from p4pkit.evaluation.validate import false_flag_summary, report_json, validity_report, write_report
 
 TARGETS = {
     "adjusted_and_shrunken_beat_raw_everywhere", "adjusted_outcome_spearman_at_least_0.85",
@@ -38,7 +38,7 @@ def test_report_shape(report):
     assert set(report) == {"world", "quality", "quality_by_seed", "detection", "false_flags", "program_effect", "targets"}
     assert report["world"]["practices"] == [40] and report["world"]["seeds"] == [2]
     methods = {(r["measure"], r["method"]) for r in report["quality"]}
-    assert methods == {("CMS165", m) for m in ("raw", "adjusted", "shrunken", "true")} | {("CMS138", m) for m in ("raw", "shrunken", "true")}
+    assert methods == {("CMS165", m) for m in ("raw", "oe", "adjusted", "shrunken", "true")} | {("CMS138", m) for m in ("raw", "shrunken", "true")}
     assert all(r["spearman_sd"] == 0 for r in report["quality"])  # one seed: no spread
     assert len(report["quality_by_seed"]) == len(report["quality"])
     assert {r["behaviour"] for r in report["detection"]} == {"exception_reporting", "deregistration", "upcoding"}
@@ -91,19 +91,6 @@ def test_false_flags_pooled_over_worlds_against_the_exact_binomial():
     assert pooled.loc["a", "expected"] == pytest.approx(400 * p)
     assert pooled.loc["a", "p_at_least"] == pytest.approx(1 - stats.binom.cdf(2, 400, p))  # about 0.017
     assert pooled.loc["b", "p_at_least"] == pytest.approx(1.0)
-
-
-def test_shrunken_ratio_by_hand():
-    # Two entities of 100 patients with expected probability 0.2 each (E = 20, s2 = 16 / 400 = 0.04),
-    # observing 10 and 30: O/E 0.5 and 1.5, w = 25 each, Q = 25 * 0.25 * 2 = 12.5,
-    # tau2 = (12.5 - 1) / (50 - 25) = 0.46, reliability 0.46 / 0.50 = 0.92.
-    entity = pd.Series(np.repeat(["A", "B"], 100))
-    observed = pd.Series(np.r_[np.ones(10), np.zeros(90), np.ones(30), np.zeros(70)])
-    shrunk = shrunken_ratio(entity, observed, np.full(200, 0.2))
-    assert shrunk.attrs["reliability"].to_numpy() == pytest.approx([0.92, 0.92])
-    assert shrunk.to_numpy() == pytest.approx([1 - 0.92 * 0.5, 1 + 0.92 * 0.5])
-    flat = shrunken_ratio(entity, pd.Series(np.r_[np.ones(20), np.zeros(80)].tolist() * 2), np.full(200, 0.2))
-    assert flat.to_numpy() == pytest.approx([1.0, 1.0])  # no spread beyond chance: full shrinkage
 
 
 def test_write_report_atomically(tmp_path, report):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p4pkit.risk.outcome import expected_values, observed_expected, peer_groups, predicted_expected
+from p4pkit.risk.outcome import expected_values, log_odds_effects, observed_expected, peer_groups, predicted_expected
 
 
 def _two_group_frame() -> pd.DataFrame:
@@ -77,3 +77,19 @@ def test_peer_groups_by_quintile():
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown family"):
         expected_values(_two_group_frame(), "readmitted", ["severity"], family="tweedie")
+
+
+def test_log_odds_effects_by_hand():
+    # A: 50 patients expected at 0.5 each (logit 0), 30 events: shift logit(0.6) = 0.4055, variance
+    # 1 / (50 x 0.6 x 0.4) = 1/12. B: 40 patients, 20 at 0.2 and 20 at 0.8 (logits -/+1.386), 20 events:
+    # the expected count is 20 at shift 0 by symmetry. C: no events -> solved at the 0.5 correction.
+    frame = pd.DataFrame({"entity": ["A"] * 50 + ["B"] * 40 + ["C"] * 10,
+                          "y": [1] * 30 + [0] * 20 + [1] * 20 + [0] * 20 + [0] * 10})
+    expected = np.r_[np.full(50, 0.5), np.full(20, 0.2), np.full(20, 0.8), np.full(10, 0.5)]
+    table = log_odds_effects(frame, "entity", "y", expected).set_index("entity")
+    assert table.loc["A", "effect"] == pytest.approx(np.log(0.6 / 0.4), abs=1e-9)
+    assert table.loc["A", "variance"] == pytest.approx(1 / 12, rel=1e-6)
+    assert table.loc["B", "effect"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["B", "variance"] == pytest.approx(1 / (40 * 0.16), rel=1e-6)
+    assert table.loc["C", "effect"] == pytest.approx(np.log(0.05 / 0.95), abs=1e-9)
+    assert table["observed"].tolist() == [30, 20, 0]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from p4pkit.risk.reliability import beta_binomial_reliability, meets_publication_rules, signal_to_noise
-from p4pkit.risk.shrinkage import BetaPrior, fit_beta_prior, rank_uncertainty, shrink
+from p4pkit.risk.shrinkage import BetaPrior, fit_beta_prior, rank_uncertainty, shrink, shrink_normal
 
 
 def test_signal_to_noise_hand_worked():
@@ -99,3 +99,15 @@ def test_publication_rules_need_both_size_and_reliability():
 def test_fit_rejects_impossible_numerators():
     with pytest.raises(ValueError):
         fit_beta_prior([5, 1], [4, 10])
+
+
+def test_shrink_normal_by_hand():
+    # Estimates 0.5 and 1.5, each with variance 0.04: w = 25, centre 1, Q = 25 x 0.25 x 2 = 12.5,
+    # tau2 = (12.5 - 1) / (50 - 25) = 0.46, reliability 0.46 / 0.50 = 0.92 (DerSimonian-Laird).
+    result = shrink_normal([0.5, 1.5], [0.04, 0.04])
+    assert result.centre == pytest.approx(1.0) and result.tau2 == pytest.approx(0.46)
+    assert result.reliability == pytest.approx([0.92, 0.92])
+    assert result.shrunk == pytest.approx([1 - 0.92 * 0.5, 1 + 0.92 * 0.5])
+    # Spread no wider than chance (Q below k - 1): tau2 0, everyone shrunk to the centre.
+    flat = shrink_normal([0.9, 1.1], [0.04, 0.04])
+    assert flat.tau2 == 0.0 and flat.shrunk == pytest.approx([1.0, 1.0])

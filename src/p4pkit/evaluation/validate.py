@@ -6,9 +6,9 @@ true quality and which practices game, so the answers can be measured rather tha
 
 - quality: per measure, the Spearman correlation between estimated and true practice quality for
   raw, risk-adjusted and shrunken scores (outcome measures CMS122 and CMS165 through
-  `risk.outcome`: indirect standardisation on age, sex, deprivation quintile, social risk and the
-  number of recorded conditions, and that observed/expected ratio shrunk towards 1 by its
-  reliability; process measures CMS125, CMS130 and CMS138 through `risk.shrinkage`), for practices
+  `risk.outcome`: a logistic GLM on age, sex, deprivation quintile, social risk and the number of
+  recorded conditions, each practice's additive shift on its log-odds scale, and that shift shrunk
+  by its reliability; the O/E ratio from the same GLM is reported beside it as `oe`; process measures CMS125, CMS130 and CMS138 through `risk.shrinkage`), for practices
   with at least 200 patients;
   the share of practices placed in the worst quartile that are not truly there; the correlation
   between a worst-quartile 1% penalty and the practice's share of patients in the most deprived
@@ -24,10 +24,10 @@ true quality and which practices game, so the answers can be measured rather tha
   move (a placebo outcome).
 
 Every figure is measured on several worlds (seeds) and reported as the mean and standard deviation
-over them, so that one world's luck does not decide a target. The default world has many small
-practices (a mean list of 500 patients, 200 practices in 100,000 patients): correlations over 200
-practices have a chance standard error near 0.07 rather than 0.16 at 40, and a worst quartile of
-50 moves in steps of 0.02. The acceptance targets are those of the issue; `targets` says which
+over them, so that one world's luck does not decide a target. The default world is 500,000
+patients in practices of 2,500 on average (the generator's own list size, near real practices):
+200 practices, so correlations have a chance standard error near 0.07 and a worst quartile of 50
+moves in steps of 0.02, and each practice has a few hundred diabetics rather than fifty. The acceptance targets are those of the issue; `targets` says which
 are met, judged on the means.
 """
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import ibis
@@ -48,8 +49,8 @@ from p4pkit.errors import UserError
 from p4pkit.evaluation.did import difference_in_differences, event_study
 from p4pkit.measures import Period, run_measures
 from p4pkit.model import codes
-from p4pkit.risk.outcome import expected_values, observed_expected
-from p4pkit.risk.shrinkage import shrink
+from p4pkit.risk.outcome import expected_values, log_odds_effects, observed_expected
+from p4pkit.risk.shrinkage import shrink, shrink_normal
 from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
 from p4pkit.safeguards.gaming import gaming_flags
 from p4pkit.store import Store
@@ -67,7 +68,8 @@ ONE_SIDED_3SD = float(stats.norm.sf(3.0))
 CHOLESTEROL = "2093-3"  # LOINC total cholesterol: measured, not incentivised
 MIN_WORLD = 5_000  # below this, practices are too small for measures, shrinkage and the DiD to mean anything
 SEEDS = (1, 2, 3)
-MEAN_LIST_SIZE = 500  # 200 practices in 100,000 patients; about 6% of them under MIN_PATIENTS (lognormal list shares)
+PATIENTS = 500_000
+MEAN_LIST_SIZE = 2_500  # the generator's own US-style list: 200 practices in 500,000 patients (docs/validity.md)
 FIGURES = ("spearman", "score_deprivation_corr", "worst_quartile_misplaced", "penalty_deprivation_corr", "mean_reliability")
 
 
@@ -113,37 +115,13 @@ def _scores(measure: str, higher_better: bool, results: pd.DataFrame, patients: 
     if outcome:
         expected = expected_values(frame, "numerator", COVARIATES, "binomial")
         oe = observed_expected(frame, "entity_id", "numerator", expected).set_index("entity_id")
-        shrunk_oe = shrunken_ratio(frame["entity_id"], frame["numerator"], expected)
-        table["adjusted"] = sign * table["entity_id"].map(oe["oe_ratio"]).to_numpy()
-        table["shrunken"] = sign * table["entity_id"].map(shrunk_oe).to_numpy()
-        table["reliability"] = table["entity_id"].map(shrunk_oe.attrs["reliability"]).to_numpy()
+        effects = log_odds_effects(frame, "entity_id", "numerator", expected).set_index("entity_id")
+        shrunk_effect = shrink_normal(effects["effect"], effects["variance"])
+        table["oe"] = sign * table["entity_id"].map(oe["oe_ratio"]).to_numpy()
+        table["adjusted"] = sign * table["entity_id"].map(effects["effect"]).to_numpy()
+        table["shrunken"] = sign * table["entity_id"].map(pd.Series(shrunk_effect.shrunk, effects.index)).to_numpy()
+        table["reliability"] = table["entity_id"].map(pd.Series(shrunk_effect.reliability, effects.index)).to_numpy()
     return table
-
-
-def shrunken_ratio(entity: pd.Series, observed: pd.Series, expected: np.ndarray) -> pd.Series:
-    """Per entity, the observed/expected ratio shrunk towards 1 by its reliability.
-
-    Under the case-mix model an average entity's O/E has variance s2 = sum e(1 - e) / E^2 (binomial
-    patients with expected probabilities e). True between-entity variance tau2 comes from the
-    DerSimonian-Laird moment estimator (DerSimonian & Laird, Controlled Clinical Trials 1986;
-    Spiegelhalter 2005 section 3.4 uses it for the additive random-effects funnel):
-    tau2 = max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w)), w = 1/s2, Q = sum w (O/E - mean_w)^2.
-    Reliability R = tau2 / (tau2 + s2) and the shrunken ratio is 1 + R (O/E - 1): the empirical-Bayes
-    posterior mean under a normal random-effects model, centred on 1 because the GLM makes the
-    population's O/E exactly 1. The reliabilities ride along in `.attrs["reliability"]`.
-    """
-    data = pd.DataFrame({"entity": entity.to_numpy(), "o": observed.to_numpy(float), "e": expected, "v": expected * (1 - expected)})
-    sums = data.groupby("entity").sum()
-    ratio = sums["o"] / sums["e"]
-    s2 = sums["v"] / sums["e"] ** 2
-    w = 1 / s2
-    centre = float((w * ratio).sum() / w.sum())
-    q = float((w * (ratio - centre) ** 2).sum())
-    tau2 = max(0.0, (q - (len(ratio) - 1)) / float(w.sum() - (w**2).sum() / w.sum()))
-    reliability = tau2 / (tau2 + s2)
-    shrunk = 1 + reliability * (ratio - 1)
-    shrunk.attrs["reliability"] = reliability
-    return shrunk
 
 
 def _figures(table: pd.DataFrame, practices: pd.DataFrame, method: str) -> dict:
@@ -181,7 +159,7 @@ def quality_figures(
         table = _scores(measure, higher_better, results, patients, outcome)
         reliability = float(table["reliability"].mean())
         table["true"] = table["entity_id"].map(practices.set_index("entity_id")["true_quality"])
-        for method in ("raw", "adjusted", "shrunken", "true") if outcome else ("raw", "shrunken", "true"):
+        for method in ("raw", "oe", "adjusted", "shrunken", "true") if outcome else ("raw", "shrunken", "true"):
             rows.append({"measure": measure, "kind": "outcome" if outcome else "process", "method": method,
                          **_figures(table, practices, method), "mean_reliability": reliability})
     return pd.DataFrame(rows)
@@ -312,23 +290,29 @@ def _summaries(worlds: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]
 
 
 def validity_report(
-    patients: int = 100_000,
+    patients: int = PATIENTS,
     seeds: tuple[int, ...] | list[int] = SEEDS,
     mean_list_size: int = MEAN_LIST_SIZE,
     outcome_measures: dict[str, bool] = OUTCOME_MEASURES,
     process_measures: dict[str, bool] = PROCESS_MEASURES,
+    jobs: int = 1,
 ) -> dict:
     """For each seed, generate the world twice (behaviours off, then all on) and run the checks;
     return the report with figures summarised over the seeds and per seed.
 
     `mean_list_size` is passed to the generator (patients per practice). The measure dictionaries
-    (measure id -> higher is better) choose what the quality figures cover."""
+    (measure id -> higher is better) choose what the quality figures cover. `jobs` > 1 runs that
+    many seeds at once in separate processes (each holds one world at a time)."""
     if patients < MIN_WORLD:
         raise UserError(f"--patients {patients} is too small for a validity report",
-                        hint=f"Use at least {MIN_WORLD:,} patients (the default world has 100,000).")
+                        hint=f"Use at least {MIN_WORLD:,} patients (the default world has {PATIENTS:,}).")
     if not seeds:
         raise UserError("no seeds given for the validity report", hint="Give at least one --seed (the default is 1, 2 and 3).")
-    worlds = [_one_world(patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+            worlds = list(pool.map(_one_world, *zip(*[(patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds])))
+    else:
+        worlds = [_one_world(patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds]
     summary = _summaries(worlds)
     return {
         "world": {"patients": patients, "seeds": list(seeds), "mean_list_size": mean_list_size,

@@ -110,6 +110,37 @@ def shrink(numerator: ArrayLike, denominator: ArrayLike, prior: BetaPrior | None
 
 
 @dataclass(frozen=True)
+class ShrunkEstimates:
+    """Normal random-effects shrinkage: per-entity shrunk estimates and reliabilities."""
+
+    centre: float
+    tau2: float
+    shrunk: np.ndarray
+    reliability: np.ndarray
+
+
+def shrink_normal(estimate: ArrayLike, variance: ArrayLike) -> ShrunkEstimates:
+    """Shrink estimates with known sampling variances towards their precision-weighted centre.
+
+    For scores that are not proportions (an outcome measure's adjusted ratio or log-odds effect),
+    the normal random-effects model: estimate_j ~ N(theta_j, s2_j), theta_j ~ N(mu, tau2). The
+    between-entity variance tau2 is the DerSimonian-Laird moment estimate (DerSimonian & Laird,
+    Controlled Clinical Trials 1986;7:177-188; Spiegelhalter 2005 section 3.4 uses it for the
+    random-effects funnel): w = 1 / s2, mu = sum w x / sum w, Q = sum w (x - mu)^2,
+    tau2 = max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w)). Reliability R_j = tau2 / (tau2 + s2_j)
+    (Adams 2009) and the posterior mean mu + R_j (x_j - mu).
+    """
+    x = np.asarray(estimate, dtype=float)
+    s2 = np.asarray(variance, dtype=float)
+    w = 1 / s2
+    centre = float((w * x).sum() / w.sum())
+    q = float((w * (x - centre) ** 2).sum())
+    tau2 = max(0.0, (q - (x.size - 1)) / float(w.sum() - (w**2).sum() / w.sum()))
+    reliability = tau2 / (tau2 + s2)
+    return ShrunkEstimates(centre, tau2, centre + reliability * (x - centre), reliability)
+
+
+@dataclass(frozen=True)
 class RankUncertainty:
     """Per entity: median rank, rank interval and the probability of being in the worst quartile.
 
