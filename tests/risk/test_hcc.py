@@ -8,7 +8,7 @@ import pytest
 
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
-from p4pkit.risk.hcc import HccInputs, gather_inputs, score_patients
+from p4pkit.risk.hcc import RUN_MODEL, RUN_PAYMENT_YEAR, HccInputs, gather_inputs, raw_scores, score_patients
 from p4pkit.store import Store
 
 DIABETES_HF_CKD4 = ("E119", "I5030", "N184")
@@ -82,3 +82,47 @@ def test_inputs_are_gathered_from_the_store():
         HccInputs("a", 70, "F", "02", ("E119", "I5030")),
         HccInputs("b", 67, "M", "NA", ()),
     ]
+
+
+def test_run_scores_match_scoring_every_patient_one_by_one(tmp_path):
+    # raw_scores drops unmapped codes in the query and scores each distinct combination once;
+    # the result must be what scoring each patient's full inputs gives.
+    from p4pkit.synth import generate
+
+    generate(300, 4, tmp_path / "data")
+    with Store() as store:
+        store.attach_parquet(tmp_path / "data")
+        start, end = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
+        fast = raw_scores(store, start, end)
+        inputs = gather_inputs(store, start, end, payment_year=RUN_PAYMENT_YEAR)
+    slow = score_patients(inputs, model=RUN_MODEL, payment_year=RUN_PAYMENT_YEAR)
+    assert fast.patient_id.tolist() == slow.column("patient_id").to_pylist()
+    assert fast.hcc.to_numpy() == pytest.approx(slow.column("raw_score").to_numpy(), abs=1e-12)
+    assert sum(len(p.diagnoses) > 0 for p in inputs) > 30 and fast.hcc.nunique() > 10
+
+
+def test_codes_outside_the_model_do_not_change_a_run_score():
+    store = Store()
+    store.replace_tables(
+        {
+            "patients": conform(
+                "patients", {"patient_id": ["a"], "birth_date": [dt.date(1954, 6, 1)], "sex": ["female"], "social_risk": [False]}
+            ),
+            "events": conform(
+                "events",
+                {
+                    "event_id": ["e1", "e2", "e3", "e4"],
+                    "patient_id": ["a"] * 4,
+                    "kind": ["condition"] * 4,
+                    "code_system": [codes.ICD10CM] * 4,
+                    # Z00.00 (general examination) maps to no V28 HCC
+                    "code": ["E11.9", "I50.30", "N18.4", "Z00.00"],
+                    "start": [dt.datetime(2025, 3, 1)] * 4,
+                    "negated": [False] * 4,
+                },
+            ),
+        }
+    )
+    row = raw_scores(store, dt.date(2025, 1, 1), dt.date(2025, 12, 31)).to_dict("records")
+    # the V28 worked example above: aged 70 on 1 Feb 2025, community non-dual female
+    assert row == [{"patient_id": "a", "hcc": pytest.approx(0.395 + 0.166 + 0.360 + 0.514 + 0.112 + 0.176)}]

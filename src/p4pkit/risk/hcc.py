@@ -22,11 +22,13 @@ hccpy and hccinfhir are known to disagree on V22; p4pkit supports V24 and V28 on
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import ibis
 import pandas as pd
 import pyarrow as pa
+from hccinfhir.defaults import dx_to_cc_default
 from hccinfhir.model_calculate import calculate_raf
 
 from p4pkit.model import codes
@@ -57,16 +59,8 @@ def _age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def gather_inputs(
-    store: Store, period_start: dt.date, period_end: dt.date, payment_year: int, patients: ibis.Table | None = None
-) -> list[HccInputs]:
-    """Each living patient's age, sex, dual status and ICD-10-CM diagnoses recorded in the period.
-
-    Diagnoses come from condition events and from claim-line diagnosis codes; codes are used
-    without the dot, as CMS's mapping tables write them. `patients` (a table with `patient_id`)
-    limits the result to those patients: every input becomes a Python object, so a program that
-    needs only its attributed patients should not pay for the whole population.
-    """
+def _diagnoses(store: Store, period_start: dt.date, period_end: dt.date) -> ibis.Table:
+    """patient_id, dx: ICD-10-CM codes (dot removed, upper case) from condition events and claim lines in the period."""
     start, end = ibis.literal(period_start), ibis.literal(period_end)
     events = store.table("events")
     from_events = events.filter(
@@ -86,12 +80,30 @@ def gather_inputs(
                 & (claims.service_start <= end)
             ).select(claims.patient_id, dx=claims.diagnosis_code)
         )
-    diagnoses = ibis.union(*parts, distinct=True).mutate(dx=lambda t: t.dx.replace(".", "").upper())
-    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
+    return ibis.union(*parts, distinct=True).mutate(dx=lambda t: t.dx.replace(".", "").upper())
+
+
+def _living(store: Store, period_start: dt.date, patients: ibis.Table | None) -> ibis.Table:
+    """Patients alive at the period start, limited to `patients` when given."""
     everyone = store.table("patients")
-    alive = everyone.filter(everyone.death_date.isnull() | (everyone.death_date >= start))
-    if patients is not None:
-        alive = alive.semi_join(patients, "patient_id")
+    alive = everyone.filter(everyone.death_date.isnull() | (everyone.death_date >= ibis.literal(period_start)))
+    return alive if patients is None else alive.semi_join(patients, "patient_id")
+
+
+def gather_inputs(
+    store: Store, period_start: dt.date, period_end: dt.date, payment_year: int, patients: ibis.Table | None = None
+) -> list[HccInputs]:
+    """Each living patient's age, sex, dual status and ICD-10-CM diagnoses recorded in the period.
+
+    Diagnoses come from condition events and from claim-line diagnosis codes; codes are used
+    without the dot, as CMS's mapping tables write them. `patients` (a table with `patient_id`)
+    limits the result to those patients: every input becomes a Python object, so a program that
+    needs only its attributed patients should not pay for the whole population (runs use
+    `raw_scores`, which makes no object per patient).
+    """
+    diagnoses = _diagnoses(store, period_start, period_end)
+    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
+    alive = _living(store, period_start, patients)
     joined = alive.left_join(by_patient, "patient_id").select(
         alive.patient_id, alive.birth_date, alive.sex, alive.social_risk, by_patient.dxs
     )
@@ -156,8 +168,40 @@ RUN_PAYMENT_YEAR = 2025
 def raw_scores(store: Store, period_start: dt.date, period_end: dt.date, patients: ibis.Table | None = None) -> pd.DataFrame:
     """patient_id and `hcc` (CMS-HCC raw score) from the diagnoses recorded in the period.
 
-    The one place runs, bindings and covariates get an HCC score from, so they all agree.
+    The one place runs, bindings and covariates get an HCC score from, so they all agree. Built for
+    a million patients: the query keeps only diagnoses in the model's own mapping (no other code can
+    move a score: hccinfhir's age and sex edits act on mapped codes only) and returns each patient's
+    age, sex, dual code and sorted mapped codes; patients sharing all four (most: most have no mapped
+    code at all) share a score, so hccinfhir is called once per distinct combination and no Python
+    object is made per patient.
     """
-    inputs = gather_inputs(store, period_start, period_end, payment_year=RUN_PAYMENT_YEAR, patients=patients)
-    scores = score_patients(inputs, model=RUN_MODEL, payment_year=RUN_PAYMENT_YEAR)
-    return scores.select(["patient_id", "raw_score"]).to_pandas().rename(columns={"raw_score": "hcc"})
+    diagnoses = _diagnoses(store, period_start, period_end)
+    diagnoses = diagnoses.semi_join(ibis.memtable(pa.table({"dx": _mapped_codes(RUN_MODEL)})), "dx").distinct()
+    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
+    alive = _living(store, period_start, patients)
+    joined = alive.left_join(by_patient, "patient_id")
+    birth = joined.birth_date
+    # age on 1 February of the payment year, as `_age_on`
+    before_birthday = (birth.month() > 2) | ((birth.month() == 2) & (birth.day() > 1))
+    keys = ["age", "sex", "dual_code", "diagnoses"]
+    inputs = joined.select(
+        patient_id=joined.patient_id,
+        age=RUN_PAYMENT_YEAR - birth.year() - ibis.ifelse(before_birthday, 1, 0),
+        sex=ibis.ifelse(joined.sex == "female", "F", "M"),
+        dual_code=ibis.ifelse(joined.social_risk.fill_null(False), FULL_BENEFIT_DUAL, NON_DUAL),
+        diagnoses=joined.dxs.sort().join(",").fill_null(""),
+    ).order_by("patient_id")
+    frame = store.backend.to_pyarrow(inputs).to_pandas()
+    distinct = frame[keys].drop_duplicates()
+    distinct["hcc"] = [
+        calculate_raf(dxs.split(",") if dxs else [], model_name=MODELS[RUN_MODEL], age=int(age), sex=sex, dual_elgbl_cd=dual).risk_score
+        for age, sex, dual, dxs in distinct.itertuples(index=False)
+    ]
+    return frame.merge(distinct, on=keys, how="left")[["patient_id", "hcc"]]
+
+
+@functools.cache
+def _mapped_codes(model: str) -> tuple[str, ...]:
+    """The ICD-10-CM codes hccinfhir maps to a condition category under `model` (the mapping
+    `calculate_raf` uses by default)."""
+    return tuple(sorted(dx for dx, name in dx_to_cc_default if name == MODELS[model]))
