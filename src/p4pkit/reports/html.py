@@ -9,7 +9,9 @@ pandas with escaping on. Hidden (suppressed) values render as "—".
 from __future__ import annotations
 
 import functools
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +43,39 @@ class Section:
 
 @functools.cache
 def vega_bundle() -> str:
-    """The offline Vega/Vega-Lite/Vega-Embed bundle, defining `window.vegaEmbed`."""
-    return vl_convert.javascript_bundle()
+    """The offline Vega/Vega-Lite/Vega-Embed bundle, defining `window.vegaEmbed`.
+
+    vl-convert builds the bundle on each first call in a process (several CPU-seconds: a third of
+    a 1M-patient run's report stage), and the result depends only on the vl-convert version, so it
+    is kept in the user's cache folder (`bundle_cache_path`) and read from there by later processes.
+    """
+    cached = bundle_cache_path()
+    try:
+        text = cached.read_text(encoding="utf-8")
+        if "vegaEmbed" in text:
+            return text
+    except OSError:
+        pass
+    bundle = vl_convert.javascript_bundle()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        handle, scratch = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(bundle)
+            os.replace(scratch, cached)  # atomic: a concurrent reader sees the whole file or none
+        finally:
+            Path(scratch).unlink(missing_ok=True)
+    except OSError:
+        pass  # an unwritable cache only costs the next process the rebuild
+    return bundle
+
+
+def bundle_cache_path() -> Path:
+    """Where the bundle of the installed vl-convert is cached: `$P4P_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/p4pkit`, else `~/.cache/p4pkit`."""
+    root = os.environ.get("P4P_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "p4pkit"
+    return Path(root) / f"vega-bundle-vl-convert-{vl_convert.__version__}.js"
 
 
 def table_html(table: pd.DataFrame) -> str:
