@@ -9,12 +9,14 @@ bench/synth.py), and a second, fresh child runs the pipeline: ingest (`load_fold
 at --memory-limit and spilling to a temp folder; or with --ingest attach, the generated Parquet
 attached as views, no copy and no validation; --worlds DIR keeps each world in DIR/w<N> and reuses
 it later, as generating 10M patients takes far longer than running on them), a bare scan of the loaded
-events table (count, distinct patients, max date, sum of values: the least any analysis of the events pays), then
-`run_program` on the loaded store. Stages are timed by wrapping the functions the run calls, so the
-run itself is unchanged: attribution (`context._attribution`), measures (`run_measures`, summaries,
-shrinkage), risk adjustment (CMS-HCC V28 in the shared-savings binding), payment (the ledger),
-scoring (the rest of the binding) and report (tables, ledger.json, report.html). Times are
-exclusive (a stage inside another is not counted twice). Peak RSS per stage comes from Linux's
+events table (count, distinct patients, max date, sum of values: the least any analysis of the events
+pays), a full scan (one pass over every column of every table the run reads, max() of each, so every
+value is decoded: the least a run that reads all its inputs pays; `full_scan_seconds`,
+`ratio_to_full_scan`), then `run_program` on the loaded store. Stages are timed by wrapping the
+functions the run calls, so the run itself is unchanged: attribution (`context._attribution`),
+measures (`run_measures`, summaries, shrinkage), risk adjustment (CMS-HCC V28 in the shared-savings
+binding), payment (the ledger), scoring (the rest of the binding) and report (tables, ledger.json,
+report.html). Times are exclusive (a stage inside another is not counted twice). Peak RSS per stage comes from Linux's
 VmHWM, reset at each stage's start (/proc/self/clear_refs), so each figure is that stage's own
 high-water mark, DuckDB's memory included (it runs in the process).
 """
@@ -64,6 +66,8 @@ def reset_high_water():
 
 
 stages, stack = {}, []
+# The tables a run of programs/mssp.yaml reads; the full scan takes max() of every column of each.
+FULL_SCAN_TABLES = ("patients", "enrollments", "encounters", "events", "claim_lines", "clinicians", "organizations")
 
 
 def cpu_seconds():
@@ -120,12 +124,17 @@ with Store(work / "store.duckdb", read_only=True) as store:
     store.connection.sql("select count(*), count(distinct patient_id), max(start), sum(value_num) from events").fetchall()
     scan, scan_cpu = time.perf_counter() - scan_started, cpu_seconds() - scan_cpu
     events = store.count("events")
+    full_started, full_cpu = time.perf_counter(), cpu_seconds()
+    for name in FULL_SCAN_TABLES:
+        maxima = ", ".join('max("' + row[0] + '")' for row in store.connection.sql(f"describe {name}").fetchall())
+        store.connection.sql(f"select count(*), {maxima} from {name}").fetchall()
+    full_scan, full_scan_cpu = time.perf_counter() - full_started, cpu_seconds() - full_cpu
 run_started = time.perf_counter()
 result = runner.run_program(program, work / "store.duckdb", work / "run")
 run_seconds = time.perf_counter() - run_started
-total, total_cpu = time.perf_counter() - started - scan, cpu_seconds() - cpu_started - scan_cpu
+total, total_cpu = time.perf_counter() - started - scan - full_scan, cpu_seconds() - cpu_started - scan_cpu - full_scan_cpu
 spill = sum(p.stat().st_size for p in (work / "spill").rglob("*") if p.is_file()) if (work / "spill").exists() else 0
-print(json.dumps({
+print("\n" + json.dumps({  # own line: DuckDB progress bars end without a newline
     "events": events,
     "patients_attributed": result.patients_attributed,
     "entities_scored": result.entities_scored,
@@ -139,6 +148,12 @@ print(json.dumps({
     "end_to_end_over_bare_scan": round(total / scan, 1),
     "run_over_bare_scan": round(run_seconds / scan, 1),
     "end_to_end_cpu_over_bare_scan_cpu": round(total_cpu / max(scan_cpu, 1e-3), 1),
+    "full_scan_seconds": round(full_scan, 3),
+    "full_scan_cpu_seconds": round(full_scan_cpu, 3),
+    "ratio_to_full_scan": round(total / full_scan, 1),
+    "run_over_full_scan": round(run_seconds / full_scan, 1),
+    "cpu_ratio_to_full_scan": round(total_cpu / max(full_scan_cpu, 1e-3), 1),
+    "load_average": open("/proc/loadavg").read().split()[:3],
     "peak_rss_mb": round(max(v["peak_rss_mb"] for v in stages.values())),
     "duckdb_memory_limit": memory_limit,
     "spill_left_mb": round(spill / 2**20),
