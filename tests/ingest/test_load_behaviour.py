@@ -12,6 +12,7 @@ import pytest
 from ingest_folders import WORLD, snapshot, world, write_csv, write_parquet
 
 from p4pkit.errors import UserError
+from p4pkit.ingest import load as load_module
 from p4pkit.ingest import load_folder
 from p4pkit.model.schemas import TABLES
 from p4pkit.store import Store
@@ -107,15 +108,15 @@ def test_an_interrupted_write_leaves_the_store_as_it_was(tmp_path, monkeypatch):
     load_folder(write_csv(tmp_path / "first", {k: WORLD[k] for k in ("organizations", "clinicians", "patients")}), db)
     before = snapshot(db)
     written = []
-    real_write = Store._write_query
+    real_publish = load_module._publish
 
-    def crash_on_the_second_table(self, name, query, append):
+    def crash_on_the_second_table(store, source, **how):
         if written:
             raise KeyboardInterrupt("interrupted half-way")
-        written.append(name)
-        real_write(self, name, query, append)
+        written.append(source.table)
+        real_publish(store, source, **how)
 
-    monkeypatch.setattr(Store, "_write_query", crash_on_the_second_table)
+    monkeypatch.setattr(load_module, "_publish", crash_on_the_second_table)
     with pytest.raises(KeyboardInterrupt):
         load_folder(write_csv(tmp_path / "care", {k: WORLD[k] for k in ("enrollments", "encounters", "events")}), db)
     assert written == ["enrollments"]
@@ -123,10 +124,10 @@ def test_an_interrupted_write_leaves_the_store_as_it_was(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_first_load_leaves_no_store(tmp_path, monkeypatch):
-    def crash(self, name, query, append):
+    def crash(store, source, **how):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(Store, "_write_query", crash)
+    monkeypatch.setattr(load_module, "_publish", crash)
     with pytest.raises(RuntimeError):
         load_folder(write_csv(tmp_path / "in", WORLD), tmp_path / "store.duckdb")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
@@ -138,10 +139,10 @@ def test_a_killed_load_leaves_the_store_as_it_was(tmp_path):
     before = snapshot(db)
     folder = write_csv(tmp_path / "people", {"patients": WORLD["patients"]})
     script = (
-        "import os, signal; from p4pkit.store import Store\n"
-        "real = Store._write_query\n"
-        "def killed(self, *args):\n    real(self, *args); os.kill(os.getpid(), signal.SIGKILL)\n"
-        "Store._write_query = killed\n"
+        "import os, signal; from p4pkit.ingest import load as load_module\n"
+        "real = load_module._publish\n"
+        "def killed(*args, **how):\n    real(*args, **how); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "load_module._publish = killed\n"
         f"from p4pkit.ingest import load_folder; load_folder({str(folder)!r}, {str(db)!r})\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True)

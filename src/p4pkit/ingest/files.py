@@ -1,10 +1,11 @@
-"""Finding the table files in a folder and staging them, as given, in temporary DuckDB tables.
+"""Finding the table files in a folder and reading them, as given, into SQL relations.
 
-A folder holds `<table>.csv` or `<table>.parquet` for any subset of the canonical tables. Each file
-is copied into a temporary table of the store's connection exactly as written (CSV: every value as
-text), so that the checks in `checks.py` can report the value the user wrote and the quarantine
-file can hand it back. Row numbers are DuckDB row ids + 1: the scan keeps file order, so they are
-the 1-based data rows of the file (the CSV header is row 0).
+A folder holds `<table>.csv` or `<table>.parquet` for any subset of the canonical tables. A file is
+not copied as written: `rows_sql` is a relation over the file itself (CSV: every value as text,
+nothing guessed) that the one-scan staging of `rows.py` parses, and that the quarantine file reads
+again for the few rejected rows, so the values a user wrote can be reported and handed back without
+holding a second copy of every file. Each row carries `__row`, its 1-based data row in the file (the
+CSV header is row 0): Parquet's own row number, and for CSV a row count over the file in order.
 """
 
 from __future__ import annotations
@@ -46,14 +47,13 @@ class SourceFile:
         return self.path.name
 
     @property
-    def raw(self) -> str:
-        """Temporary table holding the file as written."""
-        return f"__p4p_raw_{self.table}"
+    def is_csv(self) -> bool:
+        return self.path.suffix.lower() == ".csv"
 
     @property
-    def typed(self) -> str:
-        """Temporary table holding the parsed, canonical values (see `checks.build_typed`)."""
-        return f"__p4p_typed_{self.table}"
+    def staged(self) -> str:
+        """Table of the store, inside the load's transaction, holding the parsed rows (`rows.py`)."""
+        return f"__p4p_staged_{self.table}"
 
 
 def discover(folder: Path) -> list[SourceFile]:
@@ -93,14 +93,23 @@ def _csv_header(path: Path) -> list[str]:
         raise UserError(f"{path.name}: cannot be read; nothing was loaded.", [problem]) from None
 
 
-def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
-    """Copy the file into its raw temporary table; returns the file's column names.
+def _reader(source: SourceFile, header: list[str] | None = None) -> str:
+    """The DuckDB table function reading the file: CSV with a fixed dialect and every value as text."""
+    path = quote_literal(str(source.path))
+    if not source.is_csv:
+        return f"read_parquet({path}, file_row_number=true)"
+    columns = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header or []) + "}"
+    return f"read_csv({path}, columns={columns}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"')"
+
+
+def describe(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str]:
+    """The file's columns and their DuckDB types, read from the header or the Parquet metadata only.
 
     CSV is read with a fixed dialect (comma, double quotes, header line) and every value as text,
-    so nothing is guessed: types are checked, with row numbers, afterwards.
+    so nothing is guessed: types are checked, with row numbers, by the staging scan.
     """
-    path = quote_literal(str(source.path))
-    if source.path.suffix.lower() == ".csv":
+    header = None
+    if source.is_csv:
         header = _csv_header(source.path)
         if not header:
             raise UserError(f"{source.name}: empty file; nothing was loaded.", [Problem(source.name, None, None, "no header line")])
@@ -108,27 +117,31 @@ def stage(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
         if repeated:
             problems = [Problem(source.name, None, c, "column named more than once in the header") for c in repeated]
             raise UserError(f"{source.name}: repeated columns; nothing was loaded.", problems)
-        columns = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header) + "}"
-        reader = f"read_csv({path}, columns={columns}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"')"
-    else:
-        reader = f"read_parquet({path})"
     try:
-        con.execute(f"create or replace temp table {source.raw} as select {_blank_is_missing(con, reader)} from {reader}")
+        described = con.execute(f"select column_name, column_type from (describe select * from {_reader(source, header)})").fetchall()
     except duckdb.Error as error:
-        raise UserError(
-            f"{source.name}: cannot be read; nothing was loaded.",
-            [Problem(source.name, None, None, _engine_reason(error))],
-            hint="CSV files must be comma-separated UTF-8 with a header line and double-quoted text.",
-        ) from None
-    return [row[0] for row in con.execute(f"select column_name from (describe {source.raw})").fetchall()]
+        raise unreadable(source, error) from None
+    return {name: kind for name, kind in described if source.is_csv or name != "file_row_number"}
 
 
-def _blank_is_missing(con: duckdb.DuckDBPyConnection, reader: str) -> str:
-    """Select list turning empty text into NULL, as the CSV reader does, so both formats mean the same."""
-    described = con.execute(f"select column_name, column_type from (describe select * from {reader})").fetchall()
-    return ", ".join(
+def rows_sql(source: SourceFile, columns: dict[str, str]) -> str:
+    """SQL of the file's rows as written, numbered `__row`, with empty text read as missing (as the
+    CSV reader does), so that both formats mean the same."""
+    number = "row_number() over ()" if source.is_csv else "file_row_number + 1"
+    values = ", ".join(
         f"nullif({quote_identifier(name)}, '') as {quote_identifier(name)}" if kind == "VARCHAR" else quote_identifier(name)
-        for name, kind in described
+        for name, kind in columns.items()
+    )
+    header = list(columns) if source.is_csv else None
+    return f"select {number} as __row, {values} from {_reader(source, header)}"
+
+
+def unreadable(source: SourceFile, error: duckdb.Error) -> UserError:
+    """The error for a file DuckDB cannot read, without the offending line (it may identify a patient)."""
+    return UserError(
+        f"{source.name}: cannot be read; nothing was loaded.",
+        [Problem(source.name, None, None, _engine_reason(error))],
+        hint="CSV files must be comma-separated UTF-8 with a header line and double-quoted text.",
     )
 
 

@@ -10,8 +10,11 @@ The load rule (also in `docs/data-model.md` and `p4p load --help`):
 - When any row has a problem nothing is loaded, unless a quarantine file is given: then the
   rejected rows (and rows depending on them) go to that file with their reasons, and the rest load.
 
-Atomicity: validation happens in temporary tables; the store changes in one transaction
-(`Store.write_queries`). A new database file is built beside its final name and moved into place, so
+Atomicity: the whole load is one transaction of the store. Each file is parsed once straight into
+a staged table of the store (`checks.py`, `rows.py`); when the checks pass, a staged table becomes
+the stored table by dropping its two bookkeeping columns and renaming it (or, when appending, is
+inserted into it), so the data are written once, not staged and then copied. Anything wrong rolls
+the transaction back. A new database file is built beside its final name and moved into place, so
 an interrupted load leaves either the old store or none, never part of a load.
 """
 
@@ -26,9 +29,10 @@ import duckdb
 import pyarrow as pa
 
 from p4pkit.errors import Problem, UserError
-from p4pkit.ingest.checks import Validation
-from p4pkit.ingest.files import FORMATS, SourceFile, check_columns, discover, quote_literal, stage
-from p4pkit.store import Store
+from p4pkit.ingest.checks import PROBLEMS, Validation
+from p4pkit.ingest.files import FORMATS, SourceFile, check_columns, describe, discover, quote_identifier, quote_literal
+from p4pkit.model.schemas import TABLES
+from p4pkit.store import Store, duckdb_type
 
 # How many problems are kept for the message; the total is always counted.
 PROBLEMS_SHOWN = 1000
@@ -120,11 +124,38 @@ def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Pa
     con.execute("set TimeZone = 'UTC'")
     columns, problems = {}, []
     for source in sources:
-        columns[source.table] = stage(con, source)
-        problems += check_columns(source, columns[source.table])
+        columns[source.table] = describe(con, source)
+        problems += check_columns(source, list(columns[source.table]))
     if problems:
         raise UserError("The files do not have the columns of their tables; nothing was loaded.", problems)
 
+    pending = None if quarantine is None else quarantine.with_name(f".{quarantine.name}.writing")
+    try:
+        con.execute("begin transaction")
+        try:
+            report = _validate_and_write(store, sources, columns, db_path, quarantine, pending, replace)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        if pending is not None:
+            os.replace(pending, quarantine)
+        return report
+    finally:
+        if pending is not None:
+            pending.unlink(missing_ok=True)
+
+
+def _validate_and_write(
+    store: Store,
+    sources: list[SourceFile],
+    columns: dict[str, dict[str, str]],
+    db_path: Path,
+    quarantine: Path | None,
+    pending: Path | None,
+    replace: bool,
+) -> LoadReport:
+    """Inside the load's transaction: check everything, write the quarantine file to `pending`, store the rows."""
     validation = Validation(store, sources, columns, replace)
     validation.run()
     kept = validation.kept_reference_problems()
@@ -138,17 +169,12 @@ def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Pa
             shown,
             hint="Fix the rows listed and load again, or pass --quarantine FILE to load the good rows and set the others aside.",
         )
-
-    read = {s.table: store.count(s.raw) for s in sources}
+    read = {s.table: store.count(s.staged) for s in sources}
     rejected = validation.rejected_rows()
-    pending = None if quarantine is None else _write_quarantine(store, validation, quarantine)
-    try:
-        store.write_queries({s.table: validation.accepted(s.table) for s in sources}, append=not replace)
-        if pending is not None:
-            os.replace(pending, quarantine)
-    finally:
-        if pending is not None:
-            pending.unlink(missing_ok=True)
+    if pending is not None:
+        _write_quarantine(store, validation, quarantine, pending)
+    for source in sources:
+        _publish(store, source, rejected=rejected[source.table] > 0, append=not replace)
     return LoadReport(
         db_path=db_path,
         replace=replace,
@@ -162,10 +188,32 @@ def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Pa
     )
 
 
-def _write_quarantine(store: Store, validation: Validation, quarantine: Path) -> Path:
-    """Write the rejected rows to a temporary file beside `quarantine`; the caller moves it into place."""
-    pending = quarantine.with_name(f".{quarantine.name}.writing")
+def _publish(store: Store, source: SourceFile, *, rejected: bool, append: bool) -> None:
+    """Turn the staged table into the stored one (inside the load's transaction).
+
+    A table the store does not hold yet, or one the load replaces, is the staged table itself,
+    renamed once its bookkeeping columns are dropped: the rows are written once. Appending copies
+    the accepted rows into the stored table, adding any column the canonical schema gained since.
+    """
+    con, table, staged = store.connection, quote_identifier(source.table), source.staged
+    if rejected:
+        con.execute(f"delete from {staged} where __row in (select row from {PROBLEMS} where tbl = {quote_literal(source.table)})")
+    if append and store.has_table(source.table):
+        stored = {row[0] for row in con.execute(f"select column_name from (describe {table})").fetchall()}
+        for field in TABLES[source.table].schema:
+            if field.name not in stored:
+                con.execute(f"alter table {table} add column {quote_identifier(field.name)} {duckdb_type(field.type)}")
+        con.execute(f"insert into {table} by name select * exclude (__row, __problems) from {staged}")
+        con.execute(f"drop table {staged}")
+        return
+    con.execute(f"drop table if exists {table}")
+    con.execute(f"alter table {staged} drop column __row")
+    con.execute(f"alter table {staged} drop column __problems")
+    con.execute(f"alter table {staged} rename to {table}")
+
+
+def _write_quarantine(store: Store, validation: Validation, quarantine: Path, pending: Path) -> None:
+    """Write the rejected rows to `pending`, beside `quarantine`; the caller moves it into place."""
     fmt = "parquet" if quarantine.suffix.lower() == ".parquet" else "csv, header true"
     query = f"select * from ({validation.quarantine_query()}) order by {validation.file_order('source_file')}, row"
     store.connection.execute(f"copy ({query}) to {quote_literal(str(pending))} (format {fmt})")
-    return pending
