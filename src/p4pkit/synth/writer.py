@@ -47,6 +47,11 @@ def _write_chunk(writers: dict[str, pq.ParquetWriter], tables: dict[str, pa.Tabl
         writers[name].write_table(table)
 
 
+def _write_table(table: pa.Table, path: Path, name: str) -> int:
+    pq.write_table(table, path, **_parquet_options(name))
+    return table.num_rows
+
+
 def _quiet(step: str, done: int, total: int) -> None:
     """Default progress callback: say nothing."""
 
@@ -99,16 +104,15 @@ def _write_world(params: Params, work: Path, on_progress: Progress) -> dict[str,
     world = build_world(params)
     pop = build_population(params, world)
     beh = assign_behaviours(params, len(world.practice_ids), pop)
+    # Each patient-level table is built, written and dropped before the next: at 10M patients the
+    # patients and enrollments tables hold about 2 GB that the care chunks must not carry along.
     static = {
-        "organizations": conform("organizations", world.organizations),
-        "clinicians": conform("clinicians", world.clinicians),
-        "patients": patients_table(pop),
-        "enrollments": enrollments_table(params, world, pop),
+        "organizations": lambda: conform("organizations", world.organizations),
+        "clinicians": lambda: conform("clinicians", world.clinicians),
+        "patients": lambda: patients_table(pop),
+        "enrollments": lambda: enrollments_table(params, world, pop),
     }
-    counts = {}
-    for name, table in static.items():
-        pq.write_table(table, work / f"{name}.parquet", **_parquet_options(name))
-        counts[name] = table.num_rows
+    counts = {name: _write_table(make(), work / f"{name}.parquet", name) for name, make in static.items()}
     on_progress("care", 1, total)
 
     care = ("encounters", "events", "claim_lines")
