@@ -34,7 +34,7 @@ import pyarrow as pa
 from p4pkit.attribution.contract import complete, dollars, holder, period_text, text, unattributed
 from p4pkit.attribution.entities import EntityLevel, clinician_entities
 from p4pkit.attribution.primary_care import CODE_SYSTEMS, load_primary_care_codes
-from p4pkit.attribution.ranking import first_per, plurality, tie_note
+from p4pkit.attribution.ranking import plurality, tie_note
 from p4pkit.store import Store
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ def mssp_two_step(
         physician_services=(counted.role == "physician").cast("int64").sum(),
     )
     winners = plurality(per_entity)
-    per_clinician = counted.group_by(["patient_id", "entity_id", "clinician_id"]).agg(charges=counted.allowed_amount.sum())
-    lead = first_per(per_clinician, ["patient_id", "entity_id"], [ibis.desc("charges"), "clinician_id"])
-    lead = lead.select(lead_patient=lead.patient_id, lead_entity=lead.entity_id, lead_clinician=lead.clinician_id)
+    lead = _lead_clinicians(counted)
     winners = winners.join(lead, (winners.patient_id == lead.lead_patient) & (winners.entity_id == lead.lead_entity))
 
     who = ibis.ifelse(winners.step == "step 1", "primary-care physicians", "specialists, NPs and PAs")
@@ -93,6 +91,18 @@ def mssp_two_step(
     )
     default = f"unassigned: no primary-care services by physicians, NPs or PAs from {period_text(period)}"
     return complete(store, assigned.union(unattributed(refused, why_not)), period, RULE, default)
+
+
+def _lead_clinicians(counted: ibis.Table) -> ibis.Table:
+    """lead_patient, lead_entity, lead_clinician: per patient and entity, the clinician with the most
+    allowed charges, ties to the smallest clinician id (aggregates and joins: no per-patient sort)."""
+    pair = ["patient_id", "entity_id"]
+    per_clinician = counted.group_by([*pair, "clinician_id"]).agg(charges=counted.allowed_amount.sum())
+    most = per_clinician.group_by(pair).agg(most=per_clinician.charges.max())
+    top = per_clinician.join(most, pair)
+    top = top.filter(top.charges == top.most)
+    lead = top.group_by(pair).agg(lead_clinician=top.clinician_id.min())
+    return lead.select(lead_patient=lead.patient_id, lead_entity=lead.entity_id, lead_clinician=lead.lead_clinician)
 
 
 def _primary_care_services(
