@@ -105,3 +105,10 @@ def test_too_small_a_world_is_a_user_error():
     result = CliRunner().invoke(app, ["validate", "--patients", "100"])
     assert result.exit_code == 2
     assert "too small" in result.output
+
+
+def test_seeds_run_in_worker_processes_give_the_same_report(report):
+    parallel = validity_report(10_000, [2], mean_list_size=250, outcome_measures={"CMS165": True},
+                               process_measures={"CMS138": True}, jobs=2)
+    assert parallel["quality"] == report["quality"]
+    assert parallel["detection"] == report["detection"]
