@@ -106,10 +106,7 @@ class Validation:
     def accepted(self, table: str) -> str:
         """SQL selecting the canonical columns of the rows of `table` that have no problem."""
         columns = ", ".join(f"s.{quote_identifier(n)}" for n in TABLES[table].schema.names)
-        return (
-            f"select {columns} from {self.sources[table].staged} s "
-            f"where not exists (select 1 from ({self._rejected(table)}) r where r.row = s.__row)"
-        )
+        return f"select {columns} from {self.sources[table].staged} s anti join ({self._rejected(table)}) r on r.row = s.__row"
 
     def _keeps_stored(self, table: str) -> bool:
         """Whether the stored rows of `table` stay after this load (and so may be referred to)."""
@@ -141,9 +138,8 @@ class Validation:
         )
         return (
             f"select c.__row as row, {quote_literal(fk.column)} as col, {reason} as reason "
-            f"from {source.staged} c left join ({rejected}) rej on c.{column} = rej.k "
-            f"where c.{column} is not null and not exists (select 1 from ({self._valid_keys(fk.table, fk.target_column)}) v where v.k = c.{column}) "
-            f"{flagged}"
+            f"from {source.staged} c anti join ({self._valid_keys(fk.table, fk.target_column)}) v on v.k = c.{column} "
+            f"left join ({rejected}) rej on c.{column} = rej.k where c.{column} is not null {flagged}"
         )
 
     def _dated_checks(self, source: SourceFile) -> list[str]:
@@ -196,8 +192,8 @@ class Validation:
                     continue
                 column = quote_identifier(fk.column)
                 dangling = self.con.execute(
-                    f"select count(*) from {quote_identifier(name)} c where {column} is not null "
-                    f"and not exists (select 1 from ({self._valid_keys(fk.table, fk.target_column)}) v where v.k = c.{column})"
+                    f"select count(*) from {quote_identifier(name)} c anti join ({self._valid_keys(fk.table, fk.target_column)}) v "
+                    f"on v.k = c.{column} where c.{column} is not null"
                 ).fetchall()[0][0]
                 if dangling:
                     problems.append(
