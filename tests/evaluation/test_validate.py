@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from p4pkit.cli import app
 from p4pkit.errors import UserError
-from p4pkit.evaluation.validate import false_flag_summary, report_json, validity_report, write_report
+from p4pkit.evaluation.validate import false_flag_summary, interval_coverage, report_json, validity_report, write_report
 
 TARGETS = {
     "adjusted_and_shrunken_beat_raw_everywhere", "adjusted_outcome_spearman_at_least_0.85",
@@ -35,7 +35,8 @@ def _row(rows: list[dict], **match) -> dict:
 
 
 def test_report_shape(report):
-    assert set(report) == {"world", "quality", "quality_by_seed", "detection", "false_flags", "program_effect", "targets"}
+    assert set(report) == {"world", "quality", "quality_by_seed", "detection", "false_flags", "program_effect",
+                           "program_effect_coverage", "targets"}
     assert report["world"]["practices"] == [40] and report["world"]["seeds"] == [2]
     methods = {(r["measure"], r["method"]) for r in report["quality"]}
     assert methods == {("CMS165", m) for m in ("raw", "oe", "adjusted", "shrunken", "true")} | {("CMS138", m) for m in ("raw", "shrunken", "true")}
@@ -91,6 +92,14 @@ def test_false_flags_pooled_over_worlds_against_the_exact_binomial():
     assert pooled.loc["a", "expected"] == pytest.approx(400 * p)
     assert pooled.loc["a", "p_at_least"] == pytest.approx(1 - stats.binom.cdf(2, 400, p))  # about 0.017
     assert pooled.loc["b", "p_at_least"] == pytest.approx(1.0)
+
+
+def test_interval_coverage_against_the_binomial():
+    effect = pd.DataFrame({"covers_planted": [True] * 8 + [False]})
+    coverage = interval_coverage(effect)
+    assert coverage["intervals"] == 9 and coverage["covering"] == 8
+    assert coverage["p_at_least_misses"] == pytest.approx(1 - 0.95**9)  # about 0.37
+    assert interval_coverage(pd.DataFrame({"covers_planted": [True] * 9}))["p_at_least_misses"] == pytest.approx(1.0)
 
 
 def test_write_report_atomically(tmp_path, report):

@@ -233,6 +233,16 @@ def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def interval_coverage(effect: pd.DataFrame, level: float = 0.95) -> dict:
+    """How many of the DiD intervals (every outcome and seed) cover the planted effect, and the
+    exact binomial probability of at least that many misses if each 95% interval misses 5% of
+    the time: nine honest intervals all cover only 63% of the time, so one miss is no evidence
+    of bias, while a low probability is."""
+    intervals, covering = len(effect), int(effect["covers_planted"].sum())
+    return {"intervals": intervals, "covering": covering,
+            "p_at_least_misses": float(stats.binom.sf(intervals - covering - 1, intervals, 1 - level))}
+
+
 def _beats(better: pd.Series, raw: pd.Series) -> bool:
     """A score beats raw when it is no worse on each quality figure (means over worlds)."""
     return bool(better["spearman"] >= raw["spearman"]
@@ -323,6 +333,7 @@ def validity_report(
         "detection": summary["detection"].to_dict(orient="records"),
         "false_flags": summary["false_flags"].to_dict(orient="records"),
         "program_effect": summary["program_effect"].to_dict(orient="records"),
+        "program_effect_coverage": interval_coverage(summary["program_effect"]),
         "targets": _targets(summary["quality"], summary["detection"], summary["false_flags"], summary["program_effect"]),
     }
 
