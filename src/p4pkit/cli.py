@@ -163,6 +163,7 @@ def measure_run(
     fhir: Path | None = typer.Option(None, "--fhir", help="Instead of --data: a folder of FHIR R4 Bundles/resources (*.json) or bulk NDJSON."),
     format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports)."),
     engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
+    spark_url: str | None = typer.Option(None, "--spark-url", help="With --engine spark: a Spark Connect server, e.g. sc://host:15002 (default: SPARK_REMOTE, else local Spark)."),
 ) -> None:
     """Run quality measures and write patient-level results and per-measure summaries as Parquet."""
     from contextlib import nullcontext
@@ -174,14 +175,37 @@ def measure_run(
     if (data is None) == (fhir is None) or format not in ("parquet", "measurereport"):
         raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
+    _check_spark_url(engine, spark_url)
     with fhir_store(fhir) if fhir else nullcontext(data) as source:
-        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine)
+        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url)
     if format == "measurereport":
         console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
-        rate = "n/a" if row["rate"] is None else f"{row['rate']:.1%}"
-        console.print(f"{row['measure_id']} group {row['group_index']}: {row['numerator']}/{row['performance_denominator']} = {rate}", highlight=False, markup=False)
+        console.print(f"{row['measure_id']} group {row['group_index']}: {_rate_text(row)}", highlight=False, markup=False)
     console.print(f"results → {out}", highlight=False, markup=False)
+
+
+def _rate_text(row: dict) -> str:
+    """A summary row's rate in its measure's own unit, then what it was computed from: proportions
+    (and outcomes, counted in episodes when observed) as a percentage, ratios per their multiplier
+    ("per 1,000"), continuous variables (cost per member-month) as the number itself, to the cent."""
+    observed = row.get("numerator_total") is not None
+    numerator, denominator = (row["numerator_total"], row["denominator_total"]) if observed else (row["numerator"], row["performance_denominator"])
+    counts = f"({_number(numerator)}/{_number(denominator)})"
+    rate = row["rate"]
+    if rate is None or rate != rate:  # null or NaN: an empty denominator
+        return f"n/a {counts}"
+    scoring = row.get("scoring", "proportion")
+    if scoring == "ratio":
+        return f"{rate:,.1f} per {_number(row['rate_multiplier'])} {counts}"
+    if scoring == "continuous-variable":
+        return f"{rate:,.2f} {counts}"
+    return f"{rate:.1%} {counts}"
+
+
+def _number(value: float) -> str:
+    """Counts and whole exposures without decimals, other sums to two places, with thousands separators."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 @app.command()
@@ -238,6 +262,7 @@ def attribute(
     entity: str | None = typer.Option(None, "--entity", help="clinician, organization or aco (mssp_two_step, plurality_of_visits)."),
     reference_date: datetime | None = typer.Option(None, "--reference-date", formats=["%Y-%m-%d"], help="registration: the day the lists are read (default: period end)."),
     engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
+    spark_url: str | None = typer.Option(None, "--spark-url", help="With --engine spark: a Spark Connect server, e.g. sc://host:15002 (default: SPARK_REMOTE, else local Spark)."),
 ) -> None:
     """Attribute every patient to an accountable entity, with the reason, and write the table."""
     from p4pkit.attribution.files import attribute_files, summary
@@ -247,7 +272,8 @@ def attribute(
         parameters["entity"] = entity
     if reference_date is not None:
         parameters["reference_date"] = reference_date.date()
-    table = attribute_files(data, rule, period, out, engine=engine, **parameters)
+    _check_spark_url(engine, spark_url)
+    table = attribute_files(data, rule, period, out, engine=engine, spark_url=spark_url, **parameters)
     for row in summary(table).to_pylist():
         console.print(f"{row['step']}: {row['patients']:,} patients", highlight=False, markup=False)
     console.print(f"{table.num_rows:,} patients → {out}", highlight=False, markup=False)
@@ -272,13 +298,20 @@ def run(
     data: Path = typer.Option(..., "--data", help="Folder of canonical tables, or a DuckDB store file."),
     out: Path = typer.Option(..., "--out", help="New folder for the run (never overwritten)."),
     engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
+    spark_url: str | None = typer.Option(None, "--spark-url", help="With --engine spark: a Spark Connect server, e.g. sc://host:15002 (default: SPARK_REMOTE, else local Spark)."),
 ) -> None:
     """Run a program: attribute, measure, score, pay; write tables, ledger, report.html and manifest.json."""
     from p4pkit.programs.runner import run_program
 
+    _check_spark_url(engine, spark_url)
     with console.status("running") as status:
-        result = run_program(program, data, out, engine=engine, progress=lambda step: status.update(step))
+        result = run_program(program, data, out, engine=engine, spark_url=spark_url, progress=lambda step: status.update(step))
     _print_run(result)
+
+
+def _check_spark_url(engine: str, spark_url: str | None) -> None:
+    if spark_url and engine != "spark":
+        raise UserError("--spark-url is for the Spark engine", hint="Add --engine spark.")
 
 
 @app.command()

@@ -57,11 +57,14 @@ class Store:
         self.path = None if path is None else Path(path)
         self._views: dict[str, str] = {}
         if engine == "spark":
-            from p4pkit.engine.spark import spark_session
+            from p4pkit.engine.spark import is_connect, send_memtables_as_arrow, spark_session
 
             self.connection = None
+            self._checkpoints: list = []
             self.spark = spark_session(spark_url)
             self.backend = ibis.pyspark.connect(self.spark)
+            if is_connect(self.spark):
+                send_memtables_as_arrow(self.backend, self.spark)
             self._prefix = f"p4p_{uuid.uuid4().hex[:12]}_"
             if self.path is not None:
                 self.attach_parquet(self.path)
@@ -87,6 +90,7 @@ class Store:
             for view in self._views.values():
                 self.spark.catalog.dropTempView(view)
             self._views.clear()
+            self._checkpoints.clear()
             return
         self.connection.close()
 
@@ -134,12 +138,17 @@ class Store:
         again; measure groups that reuse building blocks make trees whose planning took minutes
         for one eCQM on 2,000 patients. A local checkpoint cuts the lineage, so later plans see a
         leaf. (Ibis registers in-memory tables only when it executes, so that is done first.)
+
+        The checkpointed frame is kept until `close()`: under Spark Connect, a client-side frame
+        that is garbage-collected tells the server to release the relation cached for it.
         """
         if self.engine != "spark":
             raise UserError("materialise is for the Spark engine", hint="On DuckDB create a temporary table instead.")
         self.backend._run_pre_execute_hooks(table)  # noqa: SLF001 - ibis 12 has no public hook for this
         view = f"{self._prefix}block_{uuid.uuid4().hex[:12]}"
-        self.spark.sql(self.backend.compile(table)).localCheckpoint(eager=True).createOrReplaceTempView(view)
+        frame = self.spark.sql(self.backend.compile(table)).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(view)
+        self._checkpoints.append(frame)
         self._views[view] = view
         return self.backend.table(view)
 

@@ -25,9 +25,11 @@ WRITERS = {".parquet": pq.write_table, ".csv": pacsv.write_csv}
 
 
 def attribute_files(
-    data: str | Path, rule: str, period: Period | str, out: str | Path, *, engine: str = "duckdb", **parameters: object
+    data: str | Path, rule: str, period: Period | str, out: str | Path, *, engine: str = "duckdb", spark_url: str | None = None,
+    **parameters: object
 ) -> pa.Table:
-    """Run attribution rule `rule` over `data` on `engine` and write the contract table to `out` (.parquet or .csv)."""
+    """Run attribution rule `rule` over `data` on `engine` (Spark: at the Connect server `spark_url`,
+    else local) and write the contract table to `out` (.parquet or .csv)."""
     out = Path(out)
     writer = WRITERS.get(out.suffix.lower())
     if writer is None:
@@ -35,7 +37,7 @@ def attribute_files(
     if rule not in RULES:
         raise UserError(f"unknown attribution rule '{rule}'", hint=f"Choose one of: {', '.join(RULES)}.")
     period = Period.parse(period) if isinstance(period, str) else period
-    with open_data(data, engine) as store:
+    with open_data(data, engine, spark_url) as store:
         table = attribute(store, rule, period, **parameters)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

@@ -1,15 +1,18 @@
-"""Spark sessions for the Store: local mode by default, Spark Connect when a URL is given.
+"""Spark sessions for the Store: local mode by default, a Spark Connect server when a URL is given,
+or the session a driver script already made (spark-submit on a cluster).
 
-Why one session per process: starting a local Spark JVM costs seconds, and Spark allows one active
-local session per Python process anyway, so every `Store(engine="spark")` in a process shares the
-session made here (each store keeps its tables apart under its own view names).
+Why one session per process (and per Connect URL): starting a local Spark JVM costs seconds, and
+Spark allows one active local session per Python process anyway, so every `Store(engine="spark")`
+in a process shares the session made here (each store keeps its tables apart under its own view
+names). A session that `spark-submit` or a notebook already started is used as it is, so the
+cluster's master, memory and shuffle settings are not overridden by the local defaults below.
 
 Settings that make Spark agree with DuckDB, so the same Ibis expression gives the same answer on
 both engines: the session time zone is UTC (DuckDB stores naive timestamps; Spark would otherwise
 shift them by the JVM's zone when converting to dates), ANSI mode is on (integer overflow and bad
 casts fail as in DuckDB instead of turning into nulls), and Arrow carries results to Python.
-Shuffle partitions default to twice the cores: Spark's default of 200 is tuned for clusters and
-makes small local jobs spend most of their time scheduling empty tasks.
+Shuffle partitions default to twice the cores for local mode only: Spark's default of 200 is tuned
+for clusters and makes small local jobs spend most of their time scheduling empty tasks.
 """
 
 from __future__ import annotations
@@ -24,28 +27,80 @@ _SQL_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 _LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+_remote_sessions: dict = {}
 
 
-def spark_session(url: str | None = None, *, driver_memory: str = "2g"):
-    """The process's Spark session: `local[*]` by default, or a Spark Connect server at `url`
-    (e.g. "sc://host:15002"). `driver_memory` only applies when this call starts the local JVM."""
+def spark_session(url: str | None = None, *, driver_memory: str | None = None):
+    """The process's Spark session: a Spark Connect server at `url` (e.g. "sc://host:15002"; when
+    None, the SPARK_REMOTE environment variable Spark itself reads), else the session a driver script
+    already started, else a new `local[*]` one. `driver_memory` only applies when this call starts
+    the local JVM (default: P4P_SPARK_DRIVER_MEMORY, else 2g; runs open their stores deep inside,
+    so an operator sets it in the environment)."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise UserError(
             "the Spark engine needs pyspark", hint="Install the extra: pip install 'p4pkit[spark]' (Java 17 must be on PATH)."
         ) from None
+    url = url or os.environ.get("SPARK_REMOTE")
     if url:
-        session = SparkSession.builder.remote(url).getOrCreate()
+        session = _remote_session(SparkSession, url)
     else:
-        cores = os.cpu_count() or 2
-        builder = SparkSession.builder.master("local[*]").appName("p4pkit")
-        builder = builder.config("spark.driver.memory", driver_memory)
-        builder = builder.config("spark.sql.shuffle.partitions", str(2 * cores))
-        for key, value in {**_LOCAL_CONF, **_SQL_CONF}.items():
-            builder = builder.config(key, value)
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
+        memory = driver_memory or os.environ.get("P4P_SPARK_DRIVER_MEMORY", "2g")
+        session = SparkSession.getActiveSession() or _local_session(SparkSession, memory)
     for key, value in _SQL_CONF.items():  # a shared or remote session may have been made without them
         session.conf.set(key, value)
     return session
+
+
+def _remote_session(SparkSession, url: str):
+    """One Connect session per URL, made anew when the previous one was stopped. (PySpark's own
+    `getOrCreate` hands back whatever Connect session exists, whatever its server.)"""
+    session = _remote_sessions.get(url)
+    if session is None or session.is_stopped:
+        try:
+            session = SparkSession.builder.remote(url).create()
+        except ImportError as error:  # grpcio and friends are the Connect client's extra dependencies
+            raise UserError(
+                f"Spark Connect's client libraries are missing: {error}",
+                hint="Install the extra: pip install 'p4pkit[spark-connect]'.",
+            ) from None
+        _remote_sessions[url] = session
+    return session
+
+
+def _local_session(SparkSession, driver_memory: str):
+    cores = os.cpu_count() or 2
+    builder = SparkSession.builder.master("local[*]").appName("p4pkit")
+    builder = builder.config("spark.driver.memory", driver_memory)
+    builder = builder.config("spark.sql.shuffle.partitions", str(2 * cores))
+    for key, value in {**_LOCAL_CONF, **_SQL_CONF}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def is_connect(session) -> bool:
+    """Whether `session` is a Spark Connect client session (rather than a classic one with a JVM)."""
+    return type(session).__module__.startswith("pyspark.sql.connect")
+
+
+def send_memtables_as_arrow(backend, session) -> None:
+    """Make `backend` (Ibis's PySpark backend over a Spark Connect `session`) send in-memory tables
+    to Spark as Arrow.
+
+    Why: Ibis 12 hands Spark a pandas frame, and under pandas 3 a column of a multi-chunk Arrow
+    table (attribution built period by period, say) stays chunked; Spark Connect's pandas
+    serializer then fails ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array").
+    Spark 4 takes Arrow tables directly, so the data go over unchanged, in the schema Ibis would
+    have given them. Classic sessions keep Ibis's own path, which the local parity test covers.
+    """
+    from ibis.backends.pyspark.datatypes import PySparkSchema
+
+    def register(op) -> None:
+        data = op.data.to_pyarrow(op.schema).combine_chunks()
+        frame = session.createDataFrame(data, schema=PySparkSchema.from_ibis(op.schema))
+        frame.createOrReplaceTempView(op.name)
+
+    backend._register_in_memory_table = register  # noqa: SLF001 - ibis 12's hook for memtables

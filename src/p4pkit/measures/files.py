@@ -37,13 +37,14 @@ def run_measure_files(
     out: str | Path,
     valueset_dir: str | Path | None = None,
     engine: str = "duckdb",
+    spark_url: str | None = None,
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`. Returns both tables. Measure ids and the period are checked
     before any data is read, so a typo fails fast."""
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
-    with open_data(data, engine) as store:
+    with open_data(data, engine, spark_url) as store:
         results = run_measures(store, measures, period, valueset_dir)
     tables = {"patient_results": results, "summary": summarise(results)}
     out = Path(out)
