@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from scipy import stats
 from spec_world import World, run
 
-from p4pkit.measures import summarise
+from p4pkit.measures import Period, summarise
 from p4pkit.measures.library import ed_visits_per_1000
-from p4pkit.measures.observations import month_starts
+from p4pkit.measures.observations import MemberMonths, month_starts, observed
+from p4pkit.measures.runner import CompileContext
 from p4pkit.measures.summary import poisson_interval, ratio_estimate_interval, wilson_interval
 from p4pkit.model.codes import SNOMED
 
@@ -138,3 +139,28 @@ def test_ratio_scoring_needs_both_observations():
     measure = ed_visits_per_1000.MEASURE
     with pytest.raises(ValueError, match="ratio scoring needs numerator and denominator observations"):
         replace(measure, groups=(replace(measure.groups[0], denominator_observation=None),))
+
+
+def test_member_months_match_counting_every_snapshot_day_by_hand():
+    """The arithmetic count of a single enrollment and the one-by-one count of several (possibly
+    overlapping) ones agree with checking every month start against every enrollment."""
+    rng = np.random.default_rng(7)
+    period = Period(date(2024, 11, 15), date(2026, 2, 1))  # starts mid-month, ends on a month start
+    w, expected = World(), {}
+    for p in range(40):
+        pid = f"p{p}"
+        w.patient(pid)
+        spans = []
+        for _ in range(int(rng.integers(1, 4))):
+            start = date.fromordinal(date(2024, 1, 1).toordinal() + int(rng.integers(0, 900)))
+            end = None if rng.random() < 0.3 else date.fromordinal(start.toordinal() + int(rng.integers(0, 400)))
+            w.enrolled(pid, start, end)
+            spans.append((start, end or date.max))
+        months = sum(any(s <= m <= e for s, e in spans) for m in month_starts(period.start, period.end))
+        if months:
+            expected[pid] = float(months)
+    with w.store() as store:
+        ctx = CompileContext(store, period)
+        found = store.backend.to_pyarrow(observed(MemberMonths(), ctx)).to_pylist()
+    assert {row["patient_id"]: row["value"] for row in found} == expected
+    assert len(expected) > 20 and max(expected.values()) == 15.0

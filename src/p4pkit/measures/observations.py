@@ -47,6 +47,11 @@ def month_starts(start: date, end: date) -> list[date]:
     return days
 
 
+def _month_number(day: ibis.DateValue) -> ibis.IntegerValue:
+    """Months since year 0 (consecutive calendar months differ by one)."""
+    return day.year().cast("int64") * 12 + day.month().cast("int64") - 1
+
+
 @dataclass(frozen=True)
 class MemberMonths:
     """Member-months in the measurement period from `enrollments` of the given kinds ("payer" for
@@ -62,16 +67,33 @@ class MemberMonths:
             # cross join of enrollments with the month starts), shared by member-months and -years.
             months = observed(MemberMonths(self.kinds), ctx)
             return months.select("patient_id", value=months.value / self.per)
+        starts = month_starts(ctx.period.start, ctx.period.end)
         enrollments = ctx.table("enrollments")
         enrollments = enrollments.filter(enrollments.kind.isin(self.kinds))
-        snapshots = ibis.memtable({"month_start": month_starts(ctx.period.start, ctx.period.end)}).cast({"month_start": "date"})
-        covered = enrollments.cross_join(snapshots)
-        covered = covered.filter(
-            (covered.start_date <= covered.month_start)
-            & (ibis.coalesce(covered.end_date, ibis.date(OPEN_END)) >= covered.month_start)
+        if not starts:
+            return enrollments.filter(ibis.literal(False)).select("patient_id", value=ibis.literal(0.0))
+        # Each enrollment covers a run of snapshot days: from the first month start on or after its
+        # start to the month start of its end (that day is never after the end), within the period.
+        ends = ibis.coalesce(enrollments.end_date, ibis.date(OPEN_END))
+        first = _month_number(enrollments.start_date) + (enrollments.start_date.day() > 1).cast("int64")
+        spans = enrollments.select(
+            "patient_id",
+            "start_date",
+            end_date=ends,
+            first=ibis.greatest(first, _month_number(ibis.date(starts[0]))),
+            last=ibis.least(_month_number(ends), _month_number(ibis.date(starts[-1]))),
         )
+        spans = spans.filter(spans.first <= spans.last)
+        # A patient with one covering enrollment (nearly everyone) counts its run by arithmetic;
+        # only patients with several, which may overlap, have their months matched one by one.
+        per_patient = spans.group_by("patient_id").aggregate(n=spans.count(), months=(spans.last - spans.first + 1).sum())
+        single = per_patient.filter(per_patient.n == 1).select("patient_id", value=per_patient.months.cast("float64"))
+        several = spans.semi_join(per_patient.filter(per_patient.n > 1), "patient_id")
+        snapshots = ibis.memtable({"month_start": starts}).cast({"month_start": "date"})
+        covered = several.cross_join(snapshots)
+        covered = covered.filter((covered.start_date <= covered.month_start) & (covered.end_date >= covered.month_start))
         counts = covered.group_by("patient_id").aggregate(months=covered.month_start.nunique())
-        return counts.select("patient_id", value=counts.months.cast("float64"))
+        return single.union(counts.select("patient_id", value=counts.months.cast("float64")), distinct=False)
 
 
 @dataclass(frozen=True)
