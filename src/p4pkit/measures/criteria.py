@@ -191,14 +191,28 @@ class LowestOnMostRecentDay(Criterion):
         return _evidence(on_day.semi_join(passing, "patient_id"))
 
     def _on_most_recent_day(self, ctx) -> ibis.Table:
-        rows = self.rows.rows(ctx)
+        rows = _readings(self.rows, ctx)
         days = rows.select("patient_id", day=rows.end_date)
         for other in self.same_day_as:
-            theirs = other.rows(ctx)
+            theirs = _readings(other, ctx)
             days = days.semi_join(theirs, [days.patient_id == theirs.patient_id, days.day == theirs.end_date])
         latest = days.group_by("patient_id").aggregate(recent_day=days.day.max())
         on_day = rows.join(latest, [rows.patient_id == latest.patient_id, rows.end_date == latest.recent_day])
         return on_day.select(*rows.columns)
+
+
+def _readings(timed: Timed, ctx) -> ibis.Table:
+    """The rows of a timed source computed once per run: paired readings (systolic and diastolic)
+    are each read by both of the pair's most-recent-day blocks, and their sources can be costly
+    (CMS165 drops readings taken in acute stays by joining encounters)."""
+    return ctx.cached(_Readings(timed), lambda: timed.rows(ctx))
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """Cache key of a timed source's rows (see `_readings`)."""
+
+    rows: Timed
 
 
 @dataclass(frozen=True)
