@@ -1,7 +1,8 @@
 """Run measures over a store: the long patient x measure x group results table.
 
-`run_measures` compiles every group of every requested measure into one Ibis expression over the
-canonical tables and executes it once. Each row is one patient in a group's initial population,
+`run_measures` computes each building block of the requested measures once (a temporary table on
+DuckDB, a checkpoint on Spark) and then one query per population group over those blocks. Each row
+is one patient in a group's initial population,
 with 0/1 population memberships nested as eCQM proportion scoring nests them (see
 `definition.Group`), the first matching exclusion/exception reason in declaration order, and the
 evidence (event and encounter ids with their dates) behind the decisive population.
@@ -198,8 +199,9 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
         numerator=as_int(joined.num),
         exclusion_reason=joined.excl_reason,
         exception_reason=joined.exc_reason,
-        evidence_event_ids=joined.evidence_event_ids,
-        evidence_dates=joined.evidence_dates,
+        # Patients without evidence get empty lists in the query itself (no pass over the result).
+        evidence_event_ids=joined.evidence_event_ids.fill_null(ibis.literal([], type="array<string>")),
+        evidence_dates=joined.evidence_dates.fill_null(ibis.literal([], type="array<date>")),
         scoring=ibis.literal(measure.scoring),
         numerator_value=ibis.ifelse(counted, joined.num_value, ibis.null("float64")),
         denominator_value=ibis.ifelse(counted & ~joined.exc, joined.den_value, ibis.null("float64")),
@@ -235,19 +237,15 @@ def run_measures(
     measures = resolve_measures(measure_ids)
     ctx = CompileContext(store, period, valueset_dir, materialise=True)
     try:
-        parts = [_group_results(m, i, g, ctx) for m in measures for i, g in enumerate(m.groups)]
-        if not parts:
-            return RESULTS_SCHEMA.empty_table()
-        expr = parts[0]
-        for part in parts[1:]:
-            expr = expr.union(part, distinct=False)
-        table = store.backend.to_pyarrow(expr.order_by(["measure_id", "group_index", "patient_id"]))
+        # Rows in (measure_id, group_index, patient_id) order: groups in that order here, each
+        # group's rows sorted by patient in its own query. Sorting one union of every group on
+        # three keys moved every row's evidence lists through one large sort; per group the
+        # sorts are smaller and so are the queries Ibis compiles.
+        groups = sorted(((m.id, i, g, m) for m in measures for i, g in enumerate(m.groups)), key=lambda p: p[:2])
+        tables = [
+            store.backend.to_pyarrow(_group_results(m, i, g, ctx).order_by("patient_id")).cast(RESULTS_SCHEMA)
+            for _, i, g, m in groups
+        ]
     finally:
         ctx.release()
-    empty_ids = pa.array([[]] * table.num_rows, pa.list_(pa.string()))
-    empty_dates = pa.array([[]] * table.num_rows, pa.list_(pa.date32()))
-    ids = pa.compute.if_else(table["evidence_event_ids"].is_null(), empty_ids, table["evidence_event_ids"])
-    dates = pa.compute.if_else(table["evidence_dates"].is_null(), empty_dates, table["evidence_dates"])
-    table = table.set_column(table.schema.get_field_index("evidence_event_ids"), "evidence_event_ids", ids)
-    table = table.set_column(table.schema.get_field_index("evidence_dates"), "evidence_dates", dates)
-    return table.cast(RESULTS_SCHEMA)
+    return pa.concat_tables(tables) if tables else RESULTS_SCHEMA.empty_table()
