@@ -10,7 +10,7 @@ from scipy import stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p4pkit.safeguards.funnel import FLAG_COLUMNS, binomial_limit, funnel_chart, funnel_flags, winsorised_phi
+from p4pkit.safeguards.funnel import FLAG_COLUMNS, additive_tau2, binomial_limit, funnel_chart, funnel_flags, winsorised_phi
 
 
 def test_binomial_limit_interpolates_as_spiegelhalter_appendix():
@@ -106,3 +106,37 @@ def test_flags_are_the_exact_one_sided_binomial_test():
     assert stats.binom.sf(9, 300, p0) > stats.norm.sf(3) > stats.binom.sf(10, 300, p0)
     assert not flags.loc["A", "flagged"] and flags.loc["B", "flagged"]
     assert binomial_limit(p0, np.array([300]), 0.99865)[0] < 10 / 300
+
+
+def test_additive_overdispersion_by_hand():
+    # Three entities of 1,000 at 8%, 10% and 12%: p0 = 10%, s = sqrt(0.09 / 1000) = 0.0094868,
+    # z = -2.108, 0, 2.108; winsorised at the 10% / 90% quantiles (+/- 1.687): phi = 2 x 1.687^2 / 3
+    # = 1.897; w = 1000 / 0.09 each, so tau2 = (3 phi - 2) / (3w - w) = 1.6614e-4 (Spiegelhalter 2005 s3.4).
+    count, size = np.array([80.0, 100.0, 120.0]), np.full(3, 1000.0)
+    z = 0.02 / np.sqrt(0.09 / 1000)
+    phi = 2 * (0.8 * z) ** 2 / 3
+    w = 1000 / 0.09
+    assert additive_tau2(count, size, 0.1) == pytest.approx((3 * phi - 2) / (2 * w), rel=1e-9)
+    assert additive_tau2(count, size, 0.1) == pytest.approx(1.6614e-4, rel=1e-3)
+    assert additive_tau2(np.array([99.0, 100.0, 101.0]), size, 0.1) == 0.0  # less spread than chance
+
+
+def test_additive_limits_widen_more_for_large_entities():
+    # Honest rates that truly vary by an SD of 1 point around 10%: the additive limit's distance from
+    # the peer rate is the binomial one stretched by sqrt(1 + tau2 n / (p0 (1 - p0))), so it grows
+    # with n relative to the binomial, while the multiplicative one stretches every size alike.
+    rng = np.random.default_rng(5)
+    size = np.tile([200, 1000, 5000], 30)
+    count = rng.binomial(size, np.clip(rng.normal(0.10, 0.01, size.size), 0.01, 0.99))
+    counts = pd.DataFrame({"entity_id": [f"E{i}" for i in range(size.size)], "count": count, "size": size})
+    additive = funnel_flags(counts, "demo", overdispersion="additive")
+    plain = funnel_flags(counts, "demo")
+    p0 = additive["peer_rate"].iloc[0]
+    inside = ~plain["flagged"].to_numpy()  # tau2 comes from the entities inside the binomial limits
+    tau2 = additive_tau2(count[inside].astype(float), size[inside].astype(float), p0)
+    stretch = (additive["limit"] - p0) / (plain["limit"] - p0)
+    assert stretch.to_numpy() == pytest.approx(np.sqrt(1 + tau2 * size / (p0 * (1 - p0))), rel=1e-9)
+    assert stretch[size == 5000].min() > stretch[size == 200].max()
+    assert "between-entity SD" in additive["evidence"].iloc[0]
+    with pytest.raises(ValueError, match="overdispersion"):
+        funnel_flags(counts, "demo", overdispersion="both")

@@ -16,9 +16,11 @@ The check follows the patients on each practice's list on the first day of a win
   chronic kidney disease (N18) by an eGFR below 60 mL/min/1.73 m2 (KDIGO 2012, categories G3a-G5);
   backed new diagnoses are left out, unbacked ones counted;
 - per practice, the share of its patients with at least one unbacked new diagnosis is compared with
-  the peer rate on a funnel plot (`funnel.funnel_flags`) with Spiegelhalter's overdispersion
-  adjustment, since honest rates differ with the age of the list; the evidence adds the mean number of
-  unbacked new diagnoses per patient.
+  the peer rate on a funnel plot (`funnel.funnel_flags`) with Spiegelhalter's additive
+  (random-effects) overdispersion, since honest rates differ with the age of the list by an amount
+  that does not shrink with list size (a multiplicative factor left large practices' limits too
+  narrow: 10 honest practices of 2,500 flagged in 600, docs/validity.md); the evidence adds the mean
+  number of unbacked new diagnoses per patient.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def coding_intensity_flags(store: Store, window: Period) -> pd.DataFrame:
     """Flag practices whose patients gain unbacked new diagnoses more often than peers' (3-SD funnel)."""
     counts = new_diagnosis_counts(store, window)
     flags = funnel_flags(
-        counts, "coding_intensity", overdispersion=True, describe=f"patients on the list on {window.start} gained an unbacked new diagnosis by {window.end}"
+        counts, "coding_intensity", overdispersion="additive", describe=f"patients on the list on {window.start} gained an unbacked new diagnosis by {window.end}"
     )
     per_patient = flags["entity_id"].map(counts.set_index("entity_id")["diagnoses"]) / flags["size"]
     flags["evidence"] = [f"{text}; {m:.3f} unbacked new diagnoses per patient" for text, m in zip(flags["evidence"], per_patient)]

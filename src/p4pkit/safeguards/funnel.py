@@ -35,9 +35,19 @@ Two choices, both said in the evidence text:
   more false flags than 3 SD implies. Peer rate and phi both come from the entities inside the
   binomial limits once the revision has settled; with phi estimated on all entities, a large
   share of gamers would widen the limits until none of them stood out. Off by default
-  (`overdispersion=False`); the exception-reporting and coding-intensity checks turn it on,
-  because honest practices' rates differ beyond chance (patients who decline, diagnoses that
-  vary with the list's ages).
+  (`overdispersion=False`); the exception-reporting check turns it on (`True` or
+  "multiplicative"), because honest practices' rates differ beyond chance (patients who decline).
+- Additive overdispersion (`overdispersion="additive"`; Spiegelhalter 2005, section 3.4, the
+  random-effects funnel). A multiplicative phi widens every limit by the same factor, so it
+  assumes the excess spread shrinks with size like binomial noise. When honest entities differ
+  in their true rates (a list's ages drive how many new diagnoses its patients get), that spread
+  does not shrink: large entities' limits then stay too narrow and large honest entities are
+  flagged. The additive model gives each entity's rate the variance p0 (1 - p0) / n + tau2, with
+  tau2 = max(0, (I phi - (I - 1)) / (sum w - sum w^2 / sum w)), w = n / (p0 (1 - p0)), phi the
+  winsorised mean squared z over the I entities inside the settled binomial limits (the
+  DerSimonian-Laird moment estimator on winsorised z-scores, as the paper writes it). The binomial
+  limit's distance from p0 is stretched by sqrt(1 + tau2 n / (p0 (1 - p0))), the ratio of the two
+  standard deviations at that size. The coding-intensity check uses it.
 """
 
 from __future__ import annotations
@@ -70,13 +80,21 @@ def winsorised_phi(count: np.ndarray, size: np.ndarray, p0: float, share: float 
     return float(np.mean(np.clip(z, low, high) ** 2))
 
 
+def additive_tau2(count: np.ndarray, size: np.ndarray, p0: float, share: float = 0.1) -> float:
+    """Spiegelhalter's additive (random-effects) between-entity variance of the rates, section 3.4."""
+    phi = winsorised_phi(count, size, p0, share)
+    w = size / (p0 * (1 - p0))
+    return max(0.0, (len(size) * phi - (len(size) - 1)) / float(w.sum() - (w**2).sum() / w.sum()))
+
+
 def _pooled(count: np.ndarray, size: np.ndarray, inside: np.ndarray) -> float:
     return float(count[inside].sum() / size[inside].sum()) if inside.any() else 0.0
 
 
-def _upper(p0: float, size: np.ndarray, sigmas: float, phi: float) -> np.ndarray:
+def _upper(p0: float, size: np.ndarray, sigmas: float, stretch: float | np.ndarray = 1.0) -> np.ndarray:
+    """The exact binomial limit (highest count not flagged, over n), its distance from p0 stretched."""
     binomial = stats.binom.ppf(stats.norm.cdf(sigmas), size, p0) / size
-    return p0 + np.sqrt(phi) * (binomial - p0) if phi > 1 else binomial
+    return p0 + stretch * (binomial - p0)
 
 
 def funnel_flags(
@@ -85,7 +103,7 @@ def funnel_flags(
     *,
     sigmas: float = 3.0,
     revise: bool = True,
-    overdispersion: bool = False,
+    overdispersion: bool | str = False,
     describe: str = "",
 ) -> pd.DataFrame:
     """Flag entities whose rate `count / size` lies above the upper funnel limit around the peer rate.
@@ -94,24 +112,31 @@ def funnel_flags(
     (`FLAG_COLUMNS` plus `size`, `count`, `peer_rate`), one row per entity with a positive size;
     `statistic` is the entity's rate and `limit` the upper limit at its size. `describe` names
     what is counted (e.g. "of 412 patients with an HbA1c or BP record had one recorded as not done").
+    `overdispersion`: False, True or "multiplicative", or "additive" (module docstring).
     """
+    if overdispersion not in (False, True, "multiplicative", "additive"):
+        raise ValueError(f"overdispersion must be False, 'multiplicative' or 'additive', not {overdispersion!r}")
     data = counts[counts["size"] > 0].reset_index(drop=True)
     count = data["count"].to_numpy(float)
     size = data["size"].to_numpy(float)
     inside = np.ones(len(data), dtype=bool)
     for _ in range(MAX_REVISIONS):
         p0 = _pooled(count, size, inside)
-        upper = _upper(p0, size, sigmas, 1.0) if 0 < p0 < 1 else np.zeros_like(size)
+        upper = _upper(p0, size, sigmas) if 0 < p0 < 1 else np.zeros_like(size)
         flagged = count / size > upper
         if not revise or np.array_equal(inside, ~flagged):
             break
         inside = ~flagged
-    phi = max(1.0, winsorised_phi(count[inside], size[inside], p0)) if overdispersion and 0 < p0 < 1 and inside.sum() > 2 else 1.0
-    if phi > 1:
-        upper = _upper(p0, size, sigmas, phi)
+    estimable = bool(overdispersion) and 0 < p0 < 1 and inside.sum() > 2
+    phi = max(1.0, winsorised_phi(count[inside], size[inside], p0)) if estimable and overdispersion != "additive" else 1.0
+    tau2 = additive_tau2(count[inside], size[inside], p0) if estimable and overdispersion == "additive" else 0.0
+    if phi > 1 or tau2 > 0:
+        stretch = np.sqrt(phi) if phi > 1 else np.sqrt(1 + tau2 * size / (p0 * (1 - p0)))
+        upper = _upper(p0, size, sigmas, stretch)
         flagged = count / size > upper
     peer = "peer rate re-estimated without flagged entities" if revise else "pooled peer rate"
-    spread = f", overdispersion phi {phi:.2f}" if phi > 1 else ", binomial limits"
+    spread = (f", overdispersion phi {phi:.2f}" if phi > 1
+              else f", additive overdispersion (between-entity SD {np.sqrt(tau2):.2%})" if tau2 > 0 else ", binomial limits")
     evidence = [
         f"{int(c)} of {int(n)} {describe}: rate {c / n:.2%} against {peer} {p0:.2%}{spread}; "
         f"{sigmas:g}-SD upper limit at this size {u:.2%}"
