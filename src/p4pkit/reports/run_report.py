@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from p4pkit.reports.charts import histogram, interval_chart
 from p4pkit.reports.html import Section, write_report
@@ -97,13 +99,12 @@ def _scorecards(program, ctx) -> list[Section]:
 
 
 def _attribution(ctx) -> Section:
-    table = ctx.attribution["performance"].to_pandas()
-    reasons = (
-        table.assign(outcome=np.where(table.entity_id.notna(), "attributed: " + table.step.fillna(""), "not attributed"))
-        .groupby("outcome", as_index=False)
-        .size()
-        .rename(columns={"size": "patients"})
-    )
+    # Counted in Arrow: the table has a row per patient (10M at scale) and only the counts are shown.
+    table = ctx.attribution["performance"]
+    step = pc.binary_join_element_wise("attributed: ", pc.fill_null(table["step"], ""), "")
+    outcome = pc.if_else(pc.is_valid(table["entity_id"]), step, "not attributed")
+    counts = pa.table({"outcome": outcome}).group_by("outcome").aggregate([([], "count_all")]).sort_by("outcome")
+    reasons = pd.DataFrame({"outcome": counts["outcome"].to_pylist(), "patients": counts["count_all"].to_pylist()})
     reasons["patients"] = [n if n == 0 or n > 10 else pd.NA for n in reasons.patients]
     return Section("Attribution", tables=[reasons], note="Counts of 1 to 10 are suppressed.")
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import stats
 
 from p4pkit.programs.ledger import PAID_KINDS
@@ -290,9 +291,9 @@ def equity_section(ctx, payments: pd.DataFrame):
     if not ctx.store.has_table("patients"):
         return Section("Equity", text="Not computed: the data hold no patients table.")
     results = ctx.patient_results.drop_columns([c for c in ("evidence_event_ids", "evidence_dates") if c in ctx.patient_results.column_names])
-    attribution = pd.concat(
-        [table.select(["patient_id", "entity_id"]).to_pandas().assign(period=period) for period, table in ctx.attribution.items()],
-        ignore_index=True,
+    # Stays Arrow (a row per patient and period; pandas would make tens of millions of strings at 10M).
+    attribution = pa.concat_tables(
+        [table.select(["patient_id", "entity_id"]).append_column("period", pa.repeat(period, table.num_rows)) for period, table in ctx.attribution.items()]
     )
     result = equity_of_run(ibis.memtable(results), ibis.memtable(attribution), ctx.store.table("patients"), payments)
     g, c = result.gradient, result.concentration
