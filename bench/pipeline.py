@@ -91,6 +91,8 @@ def timed(stage, fn):
             record["seconds"] += spent - frame["inner"]
             record["cpu_seconds"] += burnt - frame["inner_cpu"]
             record["peak_rss_mb"] = max(record["peak_rss_mb"], frame["peak"], high_water_mb())
+            # Progress on stderr (shown if the run fails), so a long run that dies says how far it got.
+            print(f"{stage}: {spent:.1f} s, {burnt:.1f} CPU-s, peak {high_water_mb():.0f} MB", file=sys.stderr, flush=True)
             if stack:
                 stack[-1]["inner"] += spent
                 stack[-1]["inner_cpu"] += burnt
