@@ -134,3 +134,20 @@ def test_cli_reports_a_bad_program_file_without_a_traceback(tmp_path, store):
     assert result.exit_code == 2
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
+
+
+def test_attribution_is_written_by_period_then_patient_whatever_order_the_rule_returned():
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from p4pkit.programs.runner import _attribution_table
+
+    shuffled = pa.table({"patient_id": ["b", "c", "a"], "entity_id": ["E2", None, "E1"]})
+    ordered = pa.table({"patient_id": ["a", "b", "c"], "entity_id": ["E1", "E1", None]})
+    table = _attribution_table(SimpleNamespace(attribution={"performance": shuffled, "baseline": ordered}))
+    assert table.to_pydict() == {
+        "patient_id": ["a", "b", "c", "a", "b", "c"],
+        "entity_id": ["E1", "E1", None, "E1", "E2", None],
+        "period": ["baseline"] * 3 + ["performance"] * 3,
+    }
