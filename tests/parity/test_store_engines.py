@@ -63,3 +63,13 @@ def test_spark_tables_replace_and_read_back_in_canonical_types():
         with pytest.raises(UserError, match="DuckDB only"):
             store.write_queries({"patients": "select 1"})
     assert not store.has_table("scratch")
+
+
+def test_a_spark_url_without_the_spark_engine_is_a_user_error(world, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["p4p", "attribute", "--data", str(world), "--rule", "plurality_of_visits", "--period",
+                                     "2025-01-01:2025-12-31", "--out", str(tmp_path / "a.parquet"), "--spark-url", "sc://localhost:15002"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2 and "--spark-url is for the Spark engine" in captured.out + captured.err
+    assert not (tmp_path / "a.parquet").exists()
