@@ -21,6 +21,8 @@ from p4pkit.model.schemas import TABLES, ForeignKey
 from p4pkit.store import Store
 
 PROBLEMS = "__p4p_problems"
+# Care must fall inside the patient's life: (bound column, the comparison that breaks it, reason).
+LIFE = (("birth_date", "<", "before the patient's birth date"), ("death_date", ">", "after the patient's death date"))
 
 
 class Validation:
@@ -160,7 +162,7 @@ class Validation:
         checks = []
         for name in dated:
             day = f"cast(c.{quote_identifier(name)} as date)"
-            for bound, op, words in (("birth_date", "<", "before the patient's birth date"), ("death_date", ">", "after the patient's death date")):
+            for bound, op, words in LIFE:
                 problem = f"[{{'col': {quote_literal(name)}, 'reason': {quote_literal(words)}}}::{PROBLEM}]"
                 checks.append((f"{day} {op} p.{bound}", problem))
         found = " or ".join(condition for condition, _ in checks)
@@ -181,11 +183,13 @@ class Validation:
                 continue
             if "patients" in self.sources:
                 for query in self._outside_life(name, quote_identifier(name), "null"):
-                    outside = self.con.execute(f"select col, reason, count(*) from ({query}) group by all").fetchall()
-                    order = {(n, r): i for i, (n, r) in enumerate(self._dated_order(name))}
+                    counted = self.con.execute(f"select col, reason, count(*) from ({query}) group by all").fetchall()
+                    outside = {(col, reason): n for col, reason, n in counted}
                     problems += [
-                        Problem(f"{name} (in the store)", None, col, f"{n} stored rows would be {reason} in the new patients file")
-                        for col, reason, n in sorted(outside, key=lambda found: order[found[:2]])
+                        Problem(f"{name} (in the store)", None, col, f"{outside[col, words]} stored rows would be {words} in the new patients file")
+                        for col in spec.patient_dated
+                        for _, _, words in LIFE
+                        if (col, words) in outside
                     ]
             for fk in spec.foreign_keys:
                 if fk.table not in self.sources:
@@ -206,12 +210,6 @@ class Validation:
                         )
                     )
         return problems
-
-    @staticmethod
-    def _dated_order(table: str) -> list[tuple[str, str]]:
-        """(column, reason) of the date checks of `table`, in the order they are reported."""
-        words = ("before the patient's birth date", "after the patient's death date")
-        return [(name, w) for name in TABLES[table].patient_dated for w in words]
 
     def problem_count(self) -> int:
         return int(self.con.execute(f"select count(*) from {PROBLEMS}").fetchall()[0][0])
