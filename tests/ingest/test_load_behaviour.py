@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from ingest_folders import WORLD, snapshot, world, write_csv, write_parquet
@@ -210,3 +211,25 @@ def test_a_file_that_is_not_a_store_and_a_missing_folder_are_user_errors(tmp_pat
         load_folder(folder, tmp_path / "nowhere" / "store.duckdb")
     with pytest.raises(UserError, match="does not exist"):
         load_folder(folder, tmp_path / "store.duckdb", tmp_path / "nowhere" / "rejected.csv")
+
+
+def test_appending_to_a_stored_table_adds_the_good_rows_and_leaves_no_staged_table(tmp_path):
+    db, quarantine = tmp_path / "store.duckdb", tmp_path / "rejected.csv"
+    load_folder(write_csv(tmp_path / "first", {"patients": WORLD["patients"][:2]}), db)
+    later = [WORLD["patients"][2], dict(WORLD["patients"][0], patient_id="P4", sex="robot")]
+    report = load_folder(write_csv(tmp_path / "later", {"patients": later}), db, quarantine)
+    assert (report.rows_loaded, report.rows_quarantined) == ({"patients": 1}, {"patients": 1})
+    with Store(db) as store:
+        assert store.arrow("patients").column("patient_id").to_pylist() == ["P1", "P2", "P3"]
+        tables = store.connection.sql("select table_name from duckdb_tables()").fetchall()
+    assert sorted(name for (name,) in tables) == ["patients"]
+
+
+def test_parquet_columns_of_another_type_are_parsed_and_checked_like_csv(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    text_dates = {"patient_id": ["P1", "P2"], "birth_date": ["1950-03-01", "1960-02-30"], "sex": ["female", "male"]}
+    pq.write_table(pa.table(text_dates), folder / "patients.parquet")
+    with pytest.raises(UserError) as caught:
+        load_folder(folder, tmp_path / "store.duckdb")
+    assert [str(p) for p in caught.value.problems] == ["patients.parquet, row 2, column 'birth_date': not a date (YYYY-MM-DD)"]
