@@ -161,3 +161,18 @@ def test_missing_connect_pieces_fail_when_services_are_required_and_skip_otherwi
     monkeypatch.delenv("P4P_REQUIRE_SERVICES")
     with pytest.raises(pytest.skip.Exception, match="java"):
         require_connect()
+
+
+def test_a_connect_session_leaves_local_spark_possible_in_the_process():
+    """PySpark's generic builder marks the whole process as Connect-only (SPARK_CONNECT_MODE_ENABLED),
+    which broke every later local Spark store in the same pytest worker. No server is needed: the
+    client connects lazily."""
+    require_connect()
+    from p4pkit.engine.spark import _remote_session
+
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    session = _remote_session("sc://localhost:1")
+    try:
+        assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    finally:
+        session.stop()

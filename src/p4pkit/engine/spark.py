@@ -44,7 +44,7 @@ def spark_session(url: str | None = None, *, driver_memory: str | None = None):
         ) from None
     url = url or os.environ.get("SPARK_REMOTE")
     if url:
-        session = _remote_session(SparkSession, url)
+        session = _remote_session(url)
     else:
         memory = driver_memory or os.environ.get("P4P_SPARK_DRIVER_MEMORY", "2g")
         session = SparkSession.getActiveSession() or _local_session(SparkSession, memory)
@@ -53,13 +53,20 @@ def spark_session(url: str | None = None, *, driver_memory: str | None = None):
     return session
 
 
-def _remote_session(SparkSession, url: str):
+def _remote_session(url: str):
     """One Connect session per URL, made anew when the previous one was stopped. (PySpark's own
-    `getOrCreate` hands back whatever Connect session exists, whatever its server.)"""
+    `getOrCreate` hands back whatever Connect session exists, whatever its server.)
+
+    Made with the Connect client's builder itself: the generic `SparkSession.builder.remote()`
+    also sets SPARK_CONNECT_MODE_ENABLED in the process's environment, after which no classic
+    local session can be started in that process (CONNECT_URL_NOT_SET), and p4pkit uses local and
+    remote stores side by side (the test suite does)."""
     session = _remote_sessions.get(url)
     if session is None or session.is_stopped:
         try:
-            session = SparkSession.builder.remote(url).create()
+            from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+            session = ConnectSession.builder.remote(url).create()
         except ImportError as error:  # grpcio and friends are the Connect client's extra dependencies
             raise UserError(
                 f"Spark Connect's client libraries are missing: {error}",
