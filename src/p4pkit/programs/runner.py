@@ -116,9 +116,11 @@ def _write_outputs(folder: Path, program: Program, ctx: RunContext, output: Mode
 
 
 def run_program(
-    program_path: str | Path, data: str | Path, out_dir: str | Path, *, engine: str = "duckdb", progress: Progress | None = None
+    program_path: str | Path, data: str | Path, out_dir: str | Path, *, engine: str = "duckdb", progress: Progress | None = None,
+    spark_url: str | None = None,
 ) -> RunResult:
-    """Run a program file over a data folder (canonical tables) or DuckDB store into `out_dir`."""
+    """Run a program file over a data folder (canonical tables) or DuckDB store into `out_dir`
+    (`spark_url`: a Spark Connect server for `engine="spark"`, else local Spark)."""
     note = progress or (lambda _: None)
     program_path, data, out_dir = Path(program_path), Path(data), Path(out_dir)
     if out_dir.exists():
@@ -129,7 +131,7 @@ def run_program(
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         note("loading data")
-        with open_data(data, engine) as store:
+        with open_data(data, engine, spark_url) as store:
             note("attributing and measuring")
             ctx = build_context(program, store)
             note(f"scoring ({program.scoring.model})")
