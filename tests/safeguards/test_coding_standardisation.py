@@ -1,0 +1,85 @@
+"""Coding intensity compares each practice with what peers' rates by age band, sex and deprivation
+would give for its own list (indirect standardisation), worked by hand on small worlds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from p4pkit.measures.timing import Period
+from p4pkit.model import codes
+from p4pkit.model.schemas import conform
+from p4pkit.safeguards.coding import _age_band, coding_intensity_flags, indirectly_standardised
+from p4pkit.safeguards.funnel import funnel_flags
+from p4pkit.store import Store
+
+WINDOW = Period(date(2024, 1, 1), date(2025, 12, 31))
+YOUNG, OLD = date(1990, 6, 1), date(1942, 6, 1)  # 33 and 81 on the window start: bands 18-34 and 75-84
+# practice -> (patients, birth date, patients with a new unbacked diagnosis)
+LISTS = {"Y1": (400, YOUNG, 8), "Y2": (400, YOUNG, 8), "Y3": (400, YOUNG, 8), "Y4": (400, YOUNG, 8),
+         "O1": (400, OLD, 60), "O2": (400, OLD, 60), "G": (400, YOUNG, 40)}
+
+
+def test_expected_counts_are_list_sizes_times_pooled_stratum_rates():
+    strata = pd.DataFrame({
+        "entity_id": ["A", "A", "B", "B"], "age_band": [1, 6, 1, 6], "sex": "female", "deprivation": 3,
+        "size": [100, 100, 300, 100], "count": [2, 20, 6, 10], "diagnoses": [2, 25, 6, 10],
+    })
+    table = indirectly_standardised(strata).set_index("entity_id")
+    # young: 8 of 400 = 2%, old: 30 of 200 = 15%; A expects 100 x 2% + 100 x 15%, B 300 x 2% + 100 x 15%
+    assert table["expected"].to_dict() == pytest.approx({"A": 17.0, "B": 21.0})
+    assert table["count"].to_dict() == {"A": 22, "B": 16}
+    assert table["diagnoses"].to_dict() == {"A": 27, "B": 16}
+
+
+def test_age_band_counts_the_boundaries_reached_by_birth_date():
+    with Store() as s:
+        births = [date(2010, 1, 1), date(2006, 1, 1), date(2006, 1, 2), date(1939, 1, 1), date(1938, 12, 31)]
+        s.replace_tables({"patients": conform("patients", {"patient_id": list("abcde"), "birth_date": births, "sex": ["male"] * 5})})
+        people = s.table("patients")
+        bands = s.backend.to_pyarrow(people.select(band=_age_band(people.birth_date, date(2024, 1, 1)))).to_pandas()
+    # 14, 18 that day, a day short of 18, 85 that day, 85 and a day
+    assert bands["band"].tolist() == [0, 1, 0, 7, 7]
+
+
+@pytest.fixture(scope="module")
+def store():
+    patients, births, lists, events = [], [], [], []
+    for practice, (n, born, coded) in LISTS.items():
+        for i in range(n):
+            pid = f"{practice}-{i:03d}"
+            patients.append(pid)
+            births.append(born)
+            lists.append({"enrollment_id": f"L-{pid}", "patient_id": pid, "kind": "practice_list", "organization_id": practice,
+                          "start_date": date(2015, 1, 1), "end_date": None, "end_reason": None})
+            if i < coded:
+                events.append({"event_id": f"E{len(events)}", "patient_id": pid, "kind": "condition", "code_system": codes.ICD10CM,
+                               "code": "J44.9", "start": datetime(2024, 9, 1), "value_num": None, "negated": False})
+    with Store() as s:
+        s.replace_tables({
+            "organizations": conform("organizations", {"organization_id": list(LISTS), "name": list(LISTS), "kind": ["practice"] * len(LISTS)}),
+            "patients": conform("patients", {"patient_id": patients, "birth_date": births, "sex": ["female"] * len(patients),
+                                             "deprivation_quintile": [3] * len(patients)}),
+            "enrollments": conform("enrollments", {k: [row[k] for row in lists] for k in lists[0]}),
+            "events": conform("events", {k: [row[k] for row in events] for k in events[0]}),
+        })
+        yield s
+
+
+def test_old_lists_are_not_flagged_for_their_age_but_the_young_upcoder_is(store):
+    flags = coding_intensity_flags(store, WINDOW).set_index("entity_id")
+    assert flags["flagged"].to_dict() == {"G": True, "O1": False, "O2": False, "Y1": False, "Y2": False, "Y3": False, "Y4": False}
+    assert flags["count"].to_dict() == {p: coded for p, (_, _, coded) in LISTS.items()}
+    # young stratum: (4 x 8 + 40) of 2,000 = 3.6%, old: 120 of 800 = 15%; crude rate 192 of 2,800.
+    # G: 40 observed against 400 x 3.6% = 14.4 expected, ratio 2.78, standardised rate 2.78 x 6.86% = 19.0%
+    assert flags.loc["G", "statistic"] == pytest.approx(40 / 14.4 * 192 / 2800)
+    assert flags.loc["O1", "statistic"] == pytest.approx(192 / 2800)  # exactly as expected for its ages
+    assert "14.4 expected" in flags.loc["G", "evidence"] and "(ratio 2.78)" in flags.loc["G", "evidence"]
+
+
+def test_the_crude_rate_would_have_flagged_the_old_lists(store):
+    crude = pd.DataFrame({"entity_id": list(LISTS), "size": [n for n, _, _ in LISTS.values()], "count": [c for _, _, c in LISTS.values()]})
+    flagged = funnel_flags(crude, "crude", overdispersion="additive").set_index("entity_id")["flagged"]
+    assert flagged[["O1", "O2", "G"]].all()
