@@ -18,10 +18,10 @@ true quality and which practices game, so the answers can be measured rather tha
   every behaviour on; false flags on the same world with behaviours off against what the 3-SD
   limits imply (one-sided, 0.135% of honest practice-checks), with the exact binomial probability;
 - program effect: the difference in differences of HbA1c and systolic pressure readings,
-  participants against the others, before and after the program start, with practice and quarter
-  fixed effects and practice-clustered 95% intervals, against the planted effect, and the
-  event-study pre-trend test; the same for cholesterol, which is not incentivised and should not
-  move (a placebo outcome).
+  participants against the others, before and after the program start, with patient and quarter
+  fixed effects and practice-clustered 95% intervals, against the planted effect as the recorded
+  readings can show it (`planted_on_readings`), and the event-study pre-trend test; the same for
+  cholesterol, which is not incentivised and should not move (a placebo outcome).
 
 Every figure is measured on several worlds (seeds) and reported as the mean and standard deviation
 over them, so that one world's luck does not decide a target. The default world is 500,000
@@ -66,6 +66,8 @@ PENALTY = 0.01
 CHECK_BEHAVIOUR = {"exception_reporting": "exception_reporting", "deregistration_high_risk": "deregistration", "coding_intensity": "upcoding"}
 ONE_SIDED_3SD = float(stats.norm.sf(3.0))
 CHOLESTEROL = "2093-3"  # LOINC total cholesterol: measured, not incentivised
+# The generator records HbA1c clipped to 4.5-15% and systolic pressure to 85-230 mm[Hg] (synth/clinical.py).
+HBA1C_FLOOR, SYSTOLIC_FLOOR = 4.5, 85.0
 MIN_WORLD = 5_000  # below this, practices are too small for measures, shrinkage and the DiD to mean anything
 SEEDS = (1, 2, 3)
 PATIENTS = 500_000
@@ -206,7 +208,7 @@ def readings(store: Store, loinc: str, participants: set[str], register: str | N
     lists = lists.filter(lists.kind == "practice_list")
     joined = values.join(lists, [values.patient_id == lists.patient_id, values.day >= lists.start_date,
                                  lists.end_date.isnull() | (values.day <= lists.end_date)])
-    frame = store.backend.to_pyarrow(joined.select("value", "day", entity_id=lists.organization_id)).to_pandas()
+    frame = store.backend.to_pyarrow(joined.select("value", "day", patient_id=values.patient_id, entity_id=lists.organization_id)).to_pandas()
     day = pd.to_datetime(frame["day"])
     frame["quarter"] = day.dt.year.astype(str) + "Q" + day.dt.quarter.astype(str)
     frame["post"] = (day >= pd.Timestamp(WINDOW.start)).astype(float)
@@ -214,22 +216,44 @@ def readings(store: Store, loinc: str, participants: set[str], register: str | N
     return frame
 
 
+def planted_on_readings(frame: pd.DataFrame, drop: float, floor: float) -> float:
+    """The planted drop as participants' recorded readings can show it.
+
+    The generator lowers a latent value by `drop` and records it rounded and clipped at `floor`,
+    so a reading already within `drop` of the floor falls by less (HbA1c: 2-4% of participants'
+    readings sit at or below 5.0%, floor 4.5%, and the mean reading falls by about 0.49, not 0.5).
+    Applied to participants' pre-program readings (the program never touched them):
+    mean(max(y - drop, floor)) - mean(y). Exact for readings below the ceiling when `drop` is a
+    whole number of rounding steps; it uses no post-program reading and no estimate.
+    """
+    before = frame.loc[(frame["treated"] == 1) & (frame["post"] == 0), "value"].to_numpy(float)
+    return float(np.mean(np.maximum(before - drop, floor) - before))
+
+
 def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFrame:
     """DiD of HbA1c and systolic readings, participants against the rest, against the planted drop;
-    and of cholesterol, which the program does not incentivise, against no effect (a placebo)."""
+    and of cholesterol, which the program does not incentivise, against no effect (a placebo).
+
+    Patient (not practice) fixed effects: the gamed world's deregistration and exception reporting
+    take high-risk patients' readings out of some practices after the program starts, and new
+    diagnoses and registrations change who is measured, so a practice's mean reading moves with its
+    mix. Comparing each patient with themself removes that, and the patient's severity (the
+    largest share of a reading's variance), which makes the interval about three times narrower;
+    patients are nested in practices, so errors are still clustered by practice."""
     practices = pd.read_parquet(truth / "practices.parquet")
     participants = set(practices.loc[practices["program_effect"], "organization_id"])
     rows = []
-    outcomes = (("HbA1c % (diabetes)", HBA1C, "E11", -params["program_hba1c_drop"]),
-                ("systolic mm[Hg] (hypertension)", SYSTOLIC, "I10", -params["program_sbp_drop"]),
-                ("total cholesterol mg/dL (not incentivised)", CHOLESTEROL, None, 0.0))
-    for name, loinc, register, planted in outcomes:
+    outcomes = (("HbA1c % (diabetes)", HBA1C, "E11", params["program_hba1c_drop"], HBA1C_FLOOR),
+                ("systolic mm[Hg] (hypertension)", SYSTOLIC, "I10", params["program_sbp_drop"], SYSTOLIC_FLOOR),
+                ("total cholesterol mg/dL (not incentivised)", CHOLESTEROL, None, 0.0, None))
+    for name, loinc, register, drop, floor in outcomes:
         frame = readings(store, loinc, participants, register)
-        did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("entity_id", "quarter")).iloc[0]
+        planted = planted_on_readings(frame, drop, floor) if drop else 0.0
+        did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("patient_id", "quarter")).iloc[0]
         study = event_study(frame, "value", "treated", "quarter", "2024Q1", "entity_id")
-        rows.append({"outcome": name, "planted": planted, "estimate": did["estimate"], "lower": did["lower"], "upper": did["upper"],
-                     "covers_planted": bool(did["lower"] <= planted <= did["upper"]), "clusters": int(did["clusters"]),
-                     "pretrend_p_value": study.pretrend_p_value})
+        rows.append({"outcome": name, "latent_drop": -drop, "planted": planted, "estimate": did["estimate"], "lower": did["lower"],
+                     "upper": did["upper"], "covers_planted": bool(did["lower"] <= planted <= did["upper"]),
+                     "clusters": int(did["clusters"]), "pretrend_p_value": study.pretrend_p_value})
     return pd.DataFrame(rows)
 
 
