@@ -216,39 +216,6 @@ class Store:
             frame.createOrReplaceTempView(view)
             self._views[name] = view
 
-    def write_queries(self, queries: dict[str, str], *, append: bool = False) -> None:
-        """Write canonical tables from SQL queries on this connection, all in one transaction.
-
-        Ingest validates tens of millions of rows in temporary tables of this connection; writing
-        them from a query keeps them inside DuckDB instead of passing them through Python. Each
-        table is replaced, or with `append` added to (created when missing, and given any column
-        the canonical schema gained since it was stored). Values are cast to the canonical types.
-        """
-        if self.engine != "duckdb":
-            raise UserError("loading runs on DuckDB only", hint="Load with the default engine, then open the store with engine='spark'.")
-        con = self.connection
-        con.execute("begin transaction")
-        try:
-            for name, query in queries.items():
-                self._write_query(name, query, append)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-
-    def _write_query(self, name: str, query: str, append: bool) -> None:
-        schema = TABLES[name].schema
-        casts = ", ".join(f'cast("{f.name}" as {duckdb_type(f.type)}) as "{f.name}"' for f in schema)
-        select = f"select {casts} from ({query})"
-        if not (append and self.has_table(name)):
-            self.connection.execute(f'create or replace table "{name}" as {select}')
-            return
-        stored = {row[0] for row in self.connection.execute(f'select column_name from (describe "{name}")').fetchall()}
-        for f in schema:
-            if f.name not in stored:
-                self.connection.execute(f'alter table "{name}" add column "{f.name}" {duckdb_type(f.type)}')
-        self.connection.execute(f'insert into "{name}" by name {select}')
-
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import ibis
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from p4pkit.model import units
-from p4pkit.model.codes import LOINC
 
 
 def test_qof_hba1c_threshold_58_mmol_mol_is_7_46_percent():
@@ -60,21 +58,3 @@ def test_round_trip_through_the_canonical_unit(case, value):
 def test_arrow_columns_convert_like_scalars():
     converted = units.IFCC_TO_NGSP.apply(pa.array([58.0, 75.0]))
     assert converted.to_pylist() == pytest.approx([units.to_canonical(v, "4548-4", "mmol/mol") for v in (58.0, 75.0)])
-
-
-def test_ibis_columns_normalise_codes_values_and_units():
-    table = ibis.memtable(
-        {
-            "system": [LOINC, LOINC, LOINC, LOINC, "http://snomed.info/sct", LOINC],
-            "code": ["59261-8", "4548-4", "8480-6", "2345-7", "4548-4", "1234-5"],
-            "value": [58.0, 7.0, 16.0, 7.0, 58.0, 1.0],
-            "unit": ["mmol/mol", "%", "kPa", "furlongs", "mmol/mol", "x"],
-        }
-    )
-    n = units.normalise(table.system, table.code, table.value, table.unit)
-    out = table.select(code=n.code, value=n.value, unit=n.unit, ok=n.unit_known).to_pyarrow().to_pylist()
-    assert [r["code"] for r in out] == ["4548-4", "4548-4", "8480-6", "2345-7", "4548-4", "1234-5"]
-    assert [r["value"] for r in out] == pytest.approx([7.45784, 7.0, 120.00992, 7.0, 58.0, 1.0])
-    assert [r["unit"] for r in out] == ["%", "%", "mm[Hg]", "furlongs", "mmol/mol", "x"]
-    # Only the listed LOINC code with an unconvertible unit is flagged; other systems pass through.
-    assert [r["ok"] for r in out] == [True, True, True, False, True, True]

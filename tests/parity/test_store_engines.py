@@ -60,8 +60,6 @@ def test_spark_tables_replace_and_read_back_in_canonical_types():
         store.replace_tables({"scratch": data})
         assert store.has_table("scratch") and store.count("scratch") == 1
         assert store.arrow("scratch").equals(data)
-        with pytest.raises(UserError, match="DuckDB only"):
-            store.write_queries({"patients": "select 1"})
     assert not store.has_table("scratch")
 
 

@@ -219,7 +219,7 @@ class RowChecks:
 @functools.cache
 def _conversions() -> str:
     """SQL map from "code|unit key" to the conversion of `model.units`: factor, offset, the code the
-    result is reported under and its canonical unit (the table `units.normalise` uses)."""
+    result is reported under and its canonical unit."""
     entries = [
         f"{quote_literal(code + '|' + units.unit_key(spelling))}: {{'factor': {linear.factor!r}::double, "
         f"'offset': {linear.offset!r}::double, 'code': {quote_literal(coded.reported_as)}, 'unit': {quote_literal(coded.quantity.canonical_unit)}}}"
@@ -230,11 +230,11 @@ def _conversions() -> str:
 
 
 def _normalising_sql(relation: str) -> str:
-    """SQL converting the results of `relation` into canonical units: `units.normalise` as three
-    streaming layers, so that each row builds its unit key and looks it up once.
+    """SQL converting the results of `relation` into canonical units, in three streaming layers so
+    that each row builds its unit key and looks it up once.
 
     Only rows of a LOINC code that `units` normalises and that carry a value are looked up; the
-    others pass unchanged, as `normalise` leaves them. A looked-up row whose unit (or its absence)
+    others pass unchanged. A looked-up row whose unit (or its absence)
     is not in the table keeps its values and gets `__unit_ok` false, which is a problem of the row.
     Units compare as `units.unit_key` does: case, spaces and surrounding whitespace ignored.
     """

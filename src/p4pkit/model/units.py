@@ -25,11 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from p4pkit.model.codes import LOINC
 
 
 class UnitError(ValueError):
@@ -141,40 +139,3 @@ def to_canonical(value: float, code: str, unit: str) -> float:
 def from_canonical(value: float, code: str, unit: str) -> float:
     """A scalar canonical value of LOINC `code` expressed in `unit` (the inverse of `to_canonical`)."""
     return conversion(code, unit).invert(value)
-
-
-@dataclass(frozen=True)
-class NormalisedColumns:
-    """Ibis expressions for a normalised result: code, value and unit, and whether the unit was known."""
-
-    code: ibis.Value
-    value: ibis.Value
-    unit: ibis.Value
-    unit_known: ibis.Value
-
-
-def normalise(system: ibis.Value, code: ibis.Value, value: ibis.Value, unit: ibis.Value) -> NormalisedColumns:
-    """Normalise result columns of a table (Ibis), e.g. `normalise(t.code_system, t.code, t.value_num, t.value_unit)`.
-
-    Rows that are not LOINC codes listed in `NORMALISED`, or that carry no value, pass through
-    unchanged. For listed codes, `unit_known` is False when the unit (or its absence) cannot be
-    converted; ingest reports those rows as problems.
-    """
-    # Map lookups evaluate each column once per row; a CASE per (code, unit) pair would re-evaluate
-    # the unit spelling for every pair, which is several times slower on millions of rows.
-    conversions = {f"{c}|{unit_key(s)}": lin for c, coded in NORMALISED.items() for s, lin in coded.quantity.units.items()}
-    factors = ibis.map({k: lin.factor for k, lin in conversions.items()})
-    offsets = ibis.map({k: lin.offset for k, lin in conversions.items()})
-    reported = ibis.map({c: coded.reported_as for c, coded in NORMALISED.items()})
-    canonical = ibis.map({c: coded.quantity.canonical_unit for c, coded in NORMALISED.items()})
-    pair = code.concat("|", unit.strip().lower().replace(" ", ""))  # `unit_key`, as an Ibis expression
-    factor = factors.get(pair)
-    converts = ((system == LOINC) & value.notnull() & factor.notnull()).fill_null(False)
-    applies = ((system == LOINC) & code.isin(list(NORMALISED)) & value.notnull()).fill_null(False)
-    return NormalisedColumns(
-        # The same `value x factor + offset` as `Linear.apply`, with factor and offset looked up per row.
-        code=ibis.ifelse(converts, reported.get(code), code),
-        value=ibis.ifelse(converts, value * factor + offsets.get(pair), value),
-        unit=ibis.ifelse(converts, canonical.get(code), unit),
-        unit_known=~applies | converts,
-    )
