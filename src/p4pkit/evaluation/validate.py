@@ -55,6 +55,7 @@ from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
 from p4pkit.safeguards.gaming import gaming_flags
 from p4pkit.store import Store
 from p4pkit.synth import BEHAVIOURS, generate
+from p4pkit.synth.clinical import HBA1C_RANGE, SYSTOLIC_RANGE
 
 PERIOD = Period.parse("2025-01-01:2025-12-31")
 WINDOW = Period.parse("2024-01-01:2025-12-31")
@@ -66,8 +67,8 @@ PENALTY = 0.01
 CHECK_BEHAVIOUR = {"exception_reporting": "exception_reporting", "deregistration_high_risk": "deregistration", "coding_intensity": "upcoding"}
 ONE_SIDED_3SD = float(stats.norm.sf(3.0))
 CHOLESTEROL = "2093-3"  # LOINC total cholesterol: measured, not incentivised
-# The generator records HbA1c clipped to 4.5-15% and systolic pressure to 85-230 mm[Hg] (synth/clinical.py).
-HBA1C_FLOOR, SYSTOLIC_FLOOR = 4.5, 85.0
+# The generator records HbA1c and systolic pressure clipped to these floors (synth/clinical.py).
+HBA1C_FLOOR, SYSTOLIC_FLOOR = float(HBA1C_RANGE[0]), float(SYSTOLIC_RANGE[0])
 MIN_WORLD = 5_000  # below this, practices are too small for measures, shrinkage and the DiD to mean anything
 SEEDS = (1, 2, 3)
 PATIENTS = 500_000

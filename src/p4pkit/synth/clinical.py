@@ -25,6 +25,9 @@ from p4pkit.synth.params import Params
 from p4pkit.synth.people import YEAR
 from p4pkit.synth.world import World
 
+# Recorded ranges of readings (the evaluation's planted-effect arithmetic reads the floors).
+SYSTOLIC_RANGE = (85, 230)
+HBA1C_RANGE = (4.5, 15.0)
 CHD = t.CONDITION_NAMES.index("chd")
 SMOKER_VALUE, NON_SMOKER_VALUE = 0, 1
 
@@ -62,7 +65,7 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
         131 + 7 * severity + 2 * deprivation - 4 * quality - 1.5 * clin_quality,
         118 + 0.35 * (age - 40) + 3 * severity,
     ) + rng.normal(0, 9, m) - params.program_sbp_drop * (improving & hypertensive)
-    sbp = np.clip(np.round(sbp), 85, 230)
+    sbp = np.clip(np.round(sbp), *SYSTOLIC_RANGE)
     dbp = np.clip(np.round(0.45 * sbp + 20 + rng.normal(0, 6, m)), 45, 130)
     bp_value = np.where(excepted, np.nan, 1.0)
     at(bp, "sbp", sbp * bp_value, negated=excepted)
@@ -71,7 +74,7 @@ def draw_events(rng: np.random.Generator, params: Params, world: World, s: Slice
     a1c_test = diabetic & (rng.random(m) < sigmoid(1.0 + 0.5 * quality))
     a1c = (7.3 + 1.0 * severity + 0.2 * deprivation - 0.45 * quality - 0.2 * clin_quality + rng.normal(0, 0.6, m)
            - params.program_hba1c_drop * improving)
-    a1c = np.clip(np.round(a1c, 1), 4.5, 15.0)
+    a1c = np.clip(np.round(a1c, 1), *HBA1C_RANGE)
     at(a1c_test, "hba1c", np.where(excepted, np.nan, a1c), negated=excepted)
 
     vascular = diabetic | s.conditions[who, CHD]
