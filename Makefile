@@ -21,8 +21,10 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/p4p demo --patients $(DEMO_PATIENTS) --seed 42 --out $(DEMO_DIR)
 
+# --dist loadscope keeps each test module on one worker, so a module fixture (a Spark session and
+# its synthetic world, a Spark Connect server) is built once, not once per worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadscope -q --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python bench/synth.py
