@@ -17,6 +17,7 @@ the steadier figure), and the load's cost as a multiple of the bare copy.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -108,20 +109,15 @@ def run(world: Path | None, n_patients: int | None, formats: list[str], memory_l
 
 
 def main() -> None:
-    args, memory_limit, formats, worlds, sizes = sys.argv[1:], "", ["parquet", "csv"], [], []
-    while args:
-        option = args.pop(0)
-        if option == "--memory-limit":
-            memory_limit = args.pop(0)
-        elif option == "--formats":
-            formats = args.pop(0).split(",")
-        elif option == "--world":
-            worlds.append(Path(args.pop(0)))
-        else:
-            sizes.append(int(option))
-    if not worlds and not sizes:
-        sizes = [20_000, 200_000]
-    results = [run(w, None, formats, memory_limit) for w in worlds] + [run(None, n, formats, memory_limit) for n in sizes]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("patients", type=int, nargs="*", help="sizes to generate (default 20000 200000 unless --world)")
+    parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit for both loads ('' for DuckDB's default)")
+    parser.add_argument("--formats", default="parquet,csv", help="comma-separated: parquet, csv")
+    parser.add_argument("--world", type=Path, action="append", default=[], help="an already generated world (repeatable)")
+    args = parser.parse_args()
+    formats = args.formats.split(",")
+    sizes = args.patients or ([] if args.world else [20_000, 200_000])
+    results = [run(w, None, formats, args.memory_limit) for w in args.world] + [run(None, n, formats, args.memory_limit) for n in sizes]
     print(json.dumps({"benchmark": "ingest.load_folder", "results": results}, indent=2))
 
 
