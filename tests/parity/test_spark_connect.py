@@ -31,15 +31,8 @@ from p4pkit.cli import main
 from p4pkit.ingest import load_folder
 from p4pkit.programs.runner import run_program
 from p4pkit.synth import generate
+from run_tables import PROGRAM, RUN_TABLES, assert_same_run_table
 
-PROGRAM = Path(__file__).resolve().parents[2] / "programs" / "mssp.yaml"
-RUN_TABLES = {
-    "attribution": ["period", "patient_id"],
-    "patient_measures": ["period", "measure_id", "group_index", "patient_id"],
-    "entity_measures": ["period", "measure_id", "group_index", "entity_id"],
-    "entity_scores": ["entity_id", "component"],
-    "payments": ["entity_id", "kind", "reason"],
-}
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT_S = 240  # the JVM's start took 23-33 s at load averages of 10-17 on the 2-core machine
 
@@ -114,10 +107,6 @@ def connect_url(tmp_path_factory):
             server.wait(10)
 
 
-def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
 def test_a_run_through_spark_connect_writes_the_duckdb_tables_and_pays_to_the_cent(tmp_path, connect_url):
     """One test for the whole comparison: pytest-xdist hands a module's tests to both workers, and
     each would otherwise start its own server and repeat the run."""
@@ -134,11 +123,8 @@ def test_a_run_through_spark_connect_writes_the_duckdb_tables_and_pays_to_the_ce
             main()
         except SystemExit as exit_:
             assert not exit_.code, f"p4p run over Spark Connect exited with {exit_.code}"
-    for name, keys in RUN_TABLES.items():
-        expected = _sorted(pd.read_parquet(duck / f"{name}.parquet"), keys)
-        found = _sorted(pd.read_parquet(connect / f"{name}.parquet"), keys)
-        assert len(expected) > 0, name
-        pd.testing.assert_frame_equal(expected, found, check_exact=name != "entity_measures", obj=name)
+    for name in RUN_TABLES:
+        assert_same_run_table(duck, connect, name)
     payments = pd.read_parquet(duck / "payments.parquet")
     assert sorted(map(str, payments.amount)) == sorted(map(str, pd.read_parquet(connect / "payments.parquet").amount))
     assert (payments.amount != 0).all() and len(payments) == 2  # both ACOs of the 300-patient world earn savings

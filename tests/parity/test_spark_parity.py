@@ -19,15 +19,8 @@ from p4pkit.measures import Period
 from p4pkit.programs.runner import run_program
 from p4pkit.store import Store
 from p4pkit.synth import generate
+from run_tables import PROGRAM, RUN_TABLES, assert_same_run_table
 
-PROGRAM = Path(__file__).resolve().parents[2] / "programs" / "mssp.yaml"
-RUN_TABLES = {
-    "attribution": ["period", "patient_id"],
-    "patient_measures": ["period", "measure_id", "group_index", "patient_id"],
-    "entity_measures": ["period", "measure_id", "group_index", "entity_id"],
-    "entity_scores": ["entity_id", "component"],
-    "payments": ["entity_id", "kind", "reason"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +37,9 @@ def runs(world) -> dict[str, Path]:
             for engine in ("duckdb", "spark")}
 
 
-def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
 @pytest.mark.parametrize("name", list(RUN_TABLES))
 def test_a_program_run_on_spark_writes_the_same_tables_as_on_duckdb(runs, name):
-    duck = _sorted(pd.read_parquet(runs["duckdb"] / f"{name}.parquet"), RUN_TABLES[name])
-    spark = _sorted(pd.read_parquet(runs["spark"] / f"{name}.parquet"), RUN_TABLES[name])
-    assert len(duck) > 0
-    pd.testing.assert_frame_equal(duck, spark, check_exact=name != "entity_measures")
+    assert_same_run_table(runs["duckdb"], runs["spark"], name)
 
 
 def test_payments_agree_to_the_cent_and_some_money_moves(runs):
