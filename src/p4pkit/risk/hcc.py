@@ -55,10 +55,6 @@ class HccInputs:
     diagnoses: tuple[str, ...]
 
 
-def _age_on(birth: dt.date, day: dt.date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
-
-
 def _diagnoses(store: Store, period_start: dt.date, period_end: dt.date) -> ibis.Table:
     """patient_id, dx: ICD-10-CM codes (dot removed, upper case) from condition events and claim lines in the period."""
     start, end = ibis.literal(period_start), ibis.literal(period_end)
@@ -90,6 +86,31 @@ def _living(store: Store, period_start: dt.date, patients: ibis.Table | None) ->
     return alive if patients is None else alive.semi_join(patients, "patient_id")
 
 
+def _model_inputs(
+    store: Store, period_start: dt.date, period_end: dt.date, payment_year: int, patients: ibis.Table | None, *, mapped_only: bool
+) -> ibis.Table:
+    """The one query behind `gather_inputs` and `raw_scores`: per living patient (limited to
+    `patients` when given), `age` on 1 February of the payment year (as CMS takes
+    it), `sex` (F/M), `dual_code` and `diagnoses` (sorted distinct codes; only those the run model
+    maps when `mapped_only`)."""
+    diagnoses = _diagnoses(store, period_start, period_end)
+    if mapped_only:
+        diagnoses = diagnoses.semi_join(ibis.memtable(pa.table({"dx": _mapped_codes(RUN_MODEL)})), "dx")
+    diagnoses = diagnoses.distinct()
+    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
+    alive = _living(store, period_start, patients)
+    joined = alive.left_join(by_patient, "patient_id")
+    birth = joined.birth_date
+    before_birthday = (birth.month() > 2) | ((birth.month() == 2) & (birth.day() > 1))
+    return joined.select(
+        patient_id=joined.patient_id,
+        age=payment_year - birth.year() - ibis.ifelse(before_birthday, 1, 0),
+        sex=ibis.ifelse(joined.sex == "female", "F", "M"),
+        dual_code=ibis.ifelse(joined.social_risk.fill_null(False), FULL_BENEFIT_DUAL, NON_DUAL),
+        diagnoses=joined.dxs.sort().fill_null(ibis.literal([], type="array<string>")),
+    )
+
+
 def gather_inputs(
     store: Store, period_start: dt.date, period_end: dt.date, payment_year: int, patients: ibis.Table | None = None
 ) -> list[HccInputs]:
@@ -101,24 +122,9 @@ def gather_inputs(
     needs only its attributed patients should not pay for the whole population (runs use
     `raw_scores`, which makes no object per patient).
     """
-    diagnoses = _diagnoses(store, period_start, period_end)
-    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
-    alive = _living(store, period_start, patients)
-    joined = alive.left_join(by_patient, "patient_id").select(
-        alive.patient_id, alive.birth_date, alive.sex, alive.social_risk, by_patient.dxs
-    )
-    rows = joined.order_by("patient_id").to_pyarrow().to_pylist()
-    february_first = dt.date(payment_year, 2, 1)
-    return [
-        HccInputs(
-            patient_id=row["patient_id"],
-            age=_age_on(row["birth_date"], february_first),
-            sex="F" if row["sex"] == "female" else "M",
-            dual_code=FULL_BENEFIT_DUAL if row["social_risk"] else NON_DUAL,
-            diagnoses=tuple(sorted(row["dxs"] or ())),
-        )
-        for row in rows
-    ]
+    inputs = _model_inputs(store, period_start, period_end, payment_year, patients, mapped_only=False)
+    rows = store.backend.to_pyarrow(inputs.order_by("patient_id")).to_pylist()
+    return [HccInputs(r["patient_id"], r["age"], r["sex"], r["dual_code"], tuple(r["diagnoses"])) for r in rows]
 
 
 def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: int = 2025) -> pa.Table:
@@ -175,22 +181,9 @@ def raw_scores(store: Store, period_start: dt.date, period_end: dt.date, patient
     code at all) share a score, so hccinfhir is called once per distinct combination and no Python
     object is made per patient.
     """
-    diagnoses = _diagnoses(store, period_start, period_end)
-    diagnoses = diagnoses.semi_join(ibis.memtable(pa.table({"dx": _mapped_codes(RUN_MODEL)})), "dx").distinct()
-    by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
-    alive = _living(store, period_start, patients)
-    joined = alive.left_join(by_patient, "patient_id")
-    birth = joined.birth_date
-    # age on 1 February of the payment year, as `_age_on`
-    before_birthday = (birth.month() > 2) | ((birth.month() == 2) & (birth.day() > 1))
     keys = ["age", "sex", "dual_code", "diagnoses"]
-    inputs = joined.select(
-        patient_id=joined.patient_id,
-        age=RUN_PAYMENT_YEAR - birth.year() - ibis.ifelse(before_birthday, 1, 0),
-        sex=ibis.ifelse(joined.sex == "female", "F", "M"),
-        dual_code=ibis.ifelse(joined.social_risk.fill_null(False), FULL_BENEFIT_DUAL, NON_DUAL),
-        diagnoses=joined.dxs.sort().join(",").fill_null(""),
-    ).order_by("patient_id")
+    inputs = _model_inputs(store, period_start, period_end, RUN_PAYMENT_YEAR, patients, mapped_only=True)
+    inputs = inputs.mutate(diagnoses=inputs.diagnoses.join(",")).order_by("patient_id")
     frame = store.backend.to_pyarrow(inputs).to_pandas()
     distinct = frame[keys].drop_duplicates()
     distinct["hcc"] = [
