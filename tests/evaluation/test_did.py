@@ -100,3 +100,28 @@ def test_absorbed_entity_effects_equal_the_dummy_regression():
     study = event_study(data, "y", "treated", "quarter", 5, "entity")
     assert study.coefficients.set_index("period").loc[6, "std_error"] == pytest.approx(events.bse["e6"], rel=1e-9)
     assert study.pretrend_p_value == pytest.approx(float(events.f_test("e1 = 0, e2 = 0, e3 = 0").pvalue), rel=1e-9)
+
+
+def test_event_study_with_patient_effects_equals_the_patient_dummy_regression():
+    """Patients nested in clustered entities: absorbing patient effects gives the coefficients,
+    clustered errors and pre-trend test of OLS with a dummy per patient and per quarter."""
+    import statsmodels.formula.api as smf
+
+    data = panel(-0.5, pre_trend=0.05, seed=5)
+    data["patient"] = data["entity"] * 30 + np.tile(np.arange(30), 40 * 8)
+    data = data[data["entity"].isin([0, 1, 2, 3, 4, 20, 21, 22, 23, 24])]
+    data = data.sample(frac=0.8, random_state=2).reset_index(drop=True)
+    data["y"] += np.random.default_rng(6).normal(0, 1, data["patient"].max() + 1)[data["patient"]]
+    for q in range(1, 9):
+        data[f"e{q}"] = data["treated"] * (data["quarter"] == q)
+    groups = pd.factorize(data["entity"])[0]
+    dummies = smf.ols("y ~ e1 + e2 + e3 + e5 + e6 + e7 + e8 + C(patient) + C(quarter)", data=data).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    study = event_study(data, "y", "treated", "quarter", 5, "entity", absorb="patient")
+    by_period = study.coefficients.set_index("period")
+    assert by_period.loc[6, "estimate"] == pytest.approx(dummies.params["e6"], rel=1e-9)
+    assert by_period.loc[6, "std_error"] == pytest.approx(dummies.bse["e6"], rel=1e-9)
+    assert study.pretrend_p_value == pytest.approx(float(dummies.f_test("e1 = 0, e2 = 0, e3 = 0").pvalue), rel=1e-9)
+    # patient effects are not entity effects: the entity-absorbed study gives another estimate
+    assert event_study(data, "y", "treated", "quarter", 5, "entity").coefficients.set_index("period").loc[6, "estimate"] != pytest.approx(
+        by_period.loc[6, "estimate"], rel=1e-6)

@@ -152,15 +152,20 @@ def event_study(
     first_post: object,
     cluster: str,
     *,
+    absorb: str | None = None,
     level: float = 0.95,
 ) -> EventStudy:
     """Event-study coefficients of treated x period relative to the last period before `first_post`.
 
     `period` must sort in time order (years, "2024Q1" strings, dates); `first_post` is the first
-    period the program runs. Entity (`cluster`) and period fixed effects; clustered errors as in
-    `difference_in_differences`.
+    period the program runs. Period fixed effects, and fixed effects for `absorb` (default the
+    entity, `cluster`); clustered errors as in `difference_in_differences`. Pass a patient column
+    as `absorb` (patients nested in the clustered entities) to compare each patient with themself,
+    as the DiD with `fixed_effects=(patient, period)` does: the pre-trend test then cannot be moved
+    by a change in who is measured, only by a change in the same patients' readings.
     """
-    data = _prepared(frame, outcome, [treated, period, cluster])
+    absorb = absorb or cluster
+    data = _prepared(frame, outcome, list(dict.fromkeys([treated, period, cluster, absorb])))
     periods = sorted(data[period].unique())
     pre = [p for p in periods if p < first_post]
     if not pre:
@@ -170,7 +175,7 @@ def event_study(
     treated_values = data[treated].astype(float).to_numpy()
     events = pd.DataFrame({name: treated_values * (data[period] == p).to_numpy() for p, name in names.items()})
     design = pd.concat([events, _period_dummies(data[period])], axis=1)
-    fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[cluster].to_numpy())
+    fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[absorb].to_numpy())
     zero = {"estimate": 0.0, "std_error": 0.0, "lower": 0.0, "upper": 0.0}
     rows = []
     for p in periods:

@@ -251,7 +251,7 @@ def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFr
         frame = readings(store, loinc, participants, register)
         planted = planted_on_readings(frame, drop, floor) if drop else 0.0
         did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("patient_id", "quarter")).iloc[0]
-        study = event_study(frame, "value", "treated", "quarter", "2024Q1", "entity_id")
+        study = event_study(frame, "value", "treated", "quarter", "2024Q1", "entity_id", absorb="patient_id")
         rows.append({"outcome": name, "latent_drop": -drop, "planted": planted, "estimate": did["estimate"], "lower": did["lower"],
                      "upper": did["upper"], "covers_planted": bool(did["lower"] <= planted <= did["upper"]),
                      "clusters": int(did["clusters"]), "pretrend_p_value": study.pretrend_p_value})
