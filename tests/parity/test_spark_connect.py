@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 
 from p4pkit.cli import main
+from p4pkit.engine.spark import connect_address
 from p4pkit.ingest import load_folder
 from p4pkit.programs.runner import run_program
 from p4pkit.synth import generate
@@ -128,7 +129,8 @@ def test_a_run_through_spark_connect_writes_the_duckdb_tables_and_pays_to_the_ce
     payments = pd.read_parquet(duck / "payments.parquet")
     assert sorted(map(str, payments.amount)) == sorted(map(str, pd.read_parquet(connect / "payments.parquet").amount))
     assert (payments.amount != 0).all() and len(payments) == 2  # both ACOs of the 300-patient world earn savings
-    assert json.loads((connect / "manifest.json").read_text())["engine"] == "spark"
+    manifest = json.loads((connect / "manifest.json").read_text())
+    assert manifest["engine"] == "spark" and manifest["spark_connect"] == url
     # The work reached the server (a local Spark in this process would pass the comparisons too):
     # every query is an operation the server's log records.
     from pyspark.sql.connect.session import SparkSession as ConnectSession
@@ -162,3 +164,11 @@ def test_a_connect_session_leaves_local_spark_possible_in_the_process():
         assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
     finally:
         session.client.close()  # stop() would try to release the session on the absent server
+
+
+def test_the_manifest_names_the_connect_server_without_its_credentials(monkeypatch):
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    assert connect_address("sc://spark.example:15002/;token=secret;user_id=a") == "sc://spark.example:15002"
+    assert connect_address(None) is None  # local Spark
+    monkeypatch.setenv("SPARK_REMOTE", "sc://from-env:15002;token=x")
+    assert connect_address(None) == "sc://from-env:15002"

@@ -53,6 +53,14 @@ def spark_session(url: str | None = None, *, driver_memory: str | None = None):
     return session
 
 
+def connect_address(url: str | None = None) -> str | None:
+    """The Spark Connect server a session for `url` talks to (SPARK_REMOTE when None), without its
+    parameters (`;token=...` and the like carry credentials and must not reach a manifest); None
+    for local Spark."""
+    url = url or os.environ.get("SPARK_REMOTE")
+    return url.split(";", 1)[0].rstrip("/") if url else None
+
+
 def _remote_session(url: str):
     """One Connect session per URL, made anew when the previous one was stopped. (PySpark's own
     `getOrCreate` hands back whatever Connect session exists, whatever its server.)

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from p4pkit import __version__
 from p4pkit.data import open_data
+from p4pkit.engine.spark import connect_address
 from p4pkit.errors import UserError
 from p4pkit.programs.bindings import ModelOutput, binding_for
 from p4pkit.programs.context import RunContext, build_context
@@ -146,6 +147,7 @@ def run_program(
             "inputs_sha256": _input_hashes(data),
             "p4pkit_version": __version__,
             "engine": engine,
+            **({"spark_connect": connect_address(spark_url)} if engine == "spark" else {}),
             "python": platform.python_version(),
             "started_utc": started.isoformat(timespec="seconds"),
             "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
