@@ -14,7 +14,6 @@ P4P_REQUIRE_SERVICES=1 (CI) anything missing fails the module, elsewhere it skip
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -33,33 +32,10 @@ from p4pkit.ingest import load_folder
 from p4pkit.programs.runner import run_program
 from p4pkit.synth import generate
 from run_tables import PROGRAM, RUN_TABLES, assert_same_run_table
+from spark_needs import require_spark
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 START_TIMEOUT_S = 240  # the JVM's start took 23-33 s at load averages of 10-17 on the 2-core machine
-
-
-def missing_connect_pieces() -> list[str]:
-    """What a local Connect server and its Python client need that is not installed."""
-    missing = [name for name in ("grpc", "grpc_status", "google.rpc", "pyspark") if importlib.util.find_spec(name) is None]
-    if shutil.which("java") is None:
-        missing.append("java (Java 17 on PATH)")
-    if "pyspark" not in missing:
-        home = Path(importlib.util.find_spec("pyspark").origin).parent
-        if not list((home / "jars").glob("spark-connect_*.jar")):
-            missing.append(f"{home}/jars/spark-connect_*.jar")
-    return missing
-
-
-def require_connect() -> Path:
-    """pyspark's home when a Connect server can be started; otherwise fail under
-    P4P_REQUIRE_SERVICES=1 (CI) and skip elsewhere, naming what is missing."""
-    missing = missing_connect_pieces()
-    if missing:
-        reason = f"Spark Connect cannot run: missing {', '.join(missing)}; install with pip install -e '.[test]'"
-        if os.environ.get("P4P_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " (required: P4P_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
-    return Path(importlib.util.find_spec("pyspark").origin).parent
 
 
 def _free_port() -> int:
@@ -84,7 +60,7 @@ def _wait_for_port(port: int, server: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def connect_url(tmp_path_factory):
     """A local Spark Connect server for this module: its URL; stopped (whole process group) after."""
-    home = require_connect()
+    home = require_spark(connect=True)
     port, log = _free_port(), tmp_path_factory.mktemp("connect") / "server.log"
     command = [str(home / "bin" / "spark-submit"), "--class", SERVER_CLASS, "--master", "local[2]", "--driver-memory", "1g",
                "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
@@ -145,17 +121,17 @@ def test_missing_connect_pieces_fail_when_services_are_required_and_skip_otherwi
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("P4P_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="java"):
-        require_connect()
+        require_spark(connect=True)
     monkeypatch.delenv("P4P_REQUIRE_SERVICES")
     with pytest.raises(pytest.skip.Exception, match="java"):
-        require_connect()
+        require_spark(connect=True)
 
 
 def test_a_connect_session_leaves_local_spark_possible_in_the_process():
     """PySpark's generic builder marks the whole process as Connect-only (SPARK_CONNECT_MODE_ENABLED),
     which broke every later local Spark store in the same pytest worker. No server is needed: the
     client connects lazily."""
-    require_connect()
+    require_spark(connect=True)
     from p4pkit.engine.spark import _remote_session
 
     assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ

@@ -92,7 +92,7 @@ def _model_inputs(
     """The one query behind `gather_inputs` and `raw_scores`: per living patient (limited to
     `patients` when given), `age` on 1 February of the payment year (as CMS takes
     it), `sex` (F/M), `dual_code` and `diagnoses` (sorted distinct codes; only those the run model
-    maps when `mapped_only`)."""
+    maps when `mapped_only`; null when there are none)."""
     diagnoses = _diagnoses(store, period_start, period_end)
     if mapped_only:
         diagnoses = diagnoses.semi_join(ibis.memtable(pa.table({"dx": _mapped_codes(RUN_MODEL)})), "dx")
@@ -107,7 +107,7 @@ def _model_inputs(
         age=payment_year - birth.year() - ibis.ifelse(before_birthday, 1, 0),
         sex=ibis.ifelse(joined.sex == "female", "F", "M"),
         dual_code=ibis.ifelse(joined.social_risk.fill_null(False), FULL_BENEFIT_DUAL, NON_DUAL),
-        diagnoses=joined.dxs.sort().fill_null(ibis.literal([], type="array<string>")),
+        diagnoses=joined.dxs.sort(),  # null for a patient with no diagnosis
     )
 
 
@@ -124,7 +124,7 @@ def gather_inputs(
     """
     inputs = _model_inputs(store, period_start, period_end, payment_year, patients, mapped_only=False)
     rows = store.backend.to_pyarrow(inputs.order_by("patient_id")).to_pylist()
-    return [HccInputs(r["patient_id"], r["age"], r["sex"], r["dual_code"], tuple(r["diagnoses"])) for r in rows]
+    return [HccInputs(r["patient_id"], r["age"], r["sex"], r["dual_code"], tuple(r["diagnoses"] or ())) for r in rows]
 
 
 def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: int = 2025) -> pa.Table:
@@ -183,7 +183,7 @@ def raw_scores(store: Store, period_start: dt.date, period_end: dt.date, patient
     """
     keys = ["age", "sex", "dual_code", "diagnoses"]
     inputs = _model_inputs(store, period_start, period_end, RUN_PAYMENT_YEAR, patients, mapped_only=True)
-    inputs = inputs.mutate(diagnoses=inputs.diagnoses.join(",")).order_by("patient_id")
+    inputs = inputs.mutate(diagnoses=inputs.diagnoses.join(",").fill_null("")).order_by("patient_id")
     frame = store.backend.to_pyarrow(inputs).to_pandas()
     distinct = frame[keys].drop_duplicates()
     distinct["hcc"] = [
