@@ -3,6 +3,8 @@ the result. User mistakes (`UserError`) become a readable message and exit code 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -176,13 +178,24 @@ def measure_run(
         raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
     _check_spark_url(engine, spark_url)
-    with fhir_store(fhir) if fhir else nullcontext(data) as source:
-        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url)
+    with fhir_store(fhir) if fhir else nullcontext(data) as source, _progress_bar("opening the data") as report:
+        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url, on_progress=report)
     if format == "measurereport":
         console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
         console.print(f"{row['measure_id']} group {row['group_index']}: {_rate_text(row)}", highlight=False, markup=False)
     console.print(f"results → {out}", highlight=False, markup=False)
+
+
+@contextmanager
+def _progress_bar(first_step: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar for long work, as an `on_progress(step, done, total)` callback; it
+    disappears when the work ends (`transient`), leaving only the command's own output."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(first_step, total=None)
+        yield lambda step, done, total: bar.update(task, description=step, completed=done, total=total)
 
 
 def _rate_text(row: dict) -> str:
@@ -217,16 +230,14 @@ def synth(
     program_start: datetime | None = typer.Option(None, "--program-start", formats=["%Y-%m-%d"], help="When behaviours and the program effect start (default 2024-01-01)."),
 ) -> None:
     """Generate a synthetic population in the canonical tables, with its ground truth in truth/."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from p4pkit.synth import generate, prevalence_report
 
     names = [name.strip() for name in behaviours.split(",") if name.strip()]
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("synth", total=None)
+    with _progress_bar("synth") as report:
         counts = generate(patients, seed, out, behaviours=names, program_start=program_start.date() if program_start else None,
-                          on_progress=lambda step, done, total: bar.update(task, description=step, completed=done, total=total))
+                          on_progress=report)
     rows = Table("table", "rows", title=f"Synthetic world in {out}")
     for name, count in counts.items():
         rows.add_row(name, f"{count:,}")

@@ -164,3 +164,13 @@ def test_runner_matches_the_population_rules_written_out(people):
         assert (row["denominator"], row["denominator_exclusion"], row["numerator"], row["denominator_exception"]) == (
             1, int(excluded), int(numerator), int(exception)
         )
+
+
+def test_progress_is_reported_per_group_in_result_order_and_at_the_end():
+    store = store_with([("a", "1980-01-01", "male")], [])
+    steps = []
+    results = run_measures(store, ["CMS138", "CMS122"], "2025-01-01:2025-12-31", on_progress=lambda *step: steps.append(step))
+    assert steps == [("CMS122 group 0", 0, 4), ("CMS138 group 0", 1, 4), ("CMS138 group 1", 2, 4),
+                     ("CMS138 group 2", 3, 4), ("measures done", 4, 4)]
+    assert results.num_rows == 0
+    store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,14 +39,15 @@ def run_measure_files(
     valueset_dir: str | Path | None = None,
     engine: str = "duckdb",
     spark_url: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`. Returns both tables. Measure ids and the period are checked
-    before any data is read, so a typo fails fast."""
+    before any data is read, so a typo fails fast. `on_progress` as `run_measures`."""
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
     with open_data(data, engine, spark_url) as store:
-        results = run_measures(store, measures, period, valueset_dir)
+        results = run_measures(store, measures, period, valueset_dir, on_progress)
     tables = {"patient_results": results, "summary": summarise(results)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

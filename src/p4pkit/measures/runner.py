@@ -226,12 +226,17 @@ def resolve_measures(measure_ids: Iterable[str | Measure]) -> list[Measure]:
 
 
 def run_measures(
-    store: Store, measure_ids: Iterable[str | Measure], period: Period | str, valueset_dir: str | Path | None = None
+    store: Store,
+    measure_ids: Iterable[str | Measure],
+    period: Period | str,
+    valueset_dir: str | Path | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> pa.Table:
     """The long patient x measure x group table (schema `RESULTS_SCHEMA`), one row per patient in
     each group's initial population. `measure_ids` names library measures ("CMS122") or passes
     `Measure` objects; `valueset_dir` adds or overrides value sets for this run. The store is only
-    read."""
+    read. `on_progress(step, done, total)` is called before each population group (a group builds
+    the blocks it needs, so the groups are the run's units of work) and once at the end."""
     if isinstance(period, str):
         period = Period.parse(period)
     measures = resolve_measures(measure_ids)
@@ -242,10 +247,12 @@ def run_measures(
         # three keys moved every row's evidence lists through one large sort; per group the
         # sorts are smaller and so are the queries Ibis compiles.
         groups = sorted(((m.id, i, g, m) for m in measures for i, g in enumerate(m.groups)), key=lambda p: p[:2])
-        tables = [
-            store.backend.to_pyarrow(_group_results(m, i, g, ctx).order_by("patient_id")).cast(RESULTS_SCHEMA)
-            for _, i, g, m in groups
-        ]
+        note = on_progress or (lambda step, done, total: None)
+        tables = []
+        for done, (measure_id, i, g, m) in enumerate(groups):
+            note(f"{measure_id} group {i}", done, len(groups))  # group_index, as the results and summaries number groups
+            tables.append(store.backend.to_pyarrow(_group_results(m, i, g, ctx).order_by("patient_id")).cast(RESULTS_SCHEMA))
+        note("measures done", len(groups), len(groups))
     finally:
         ctx.release()
     return pa.concat_tables(tables) if tables else RESULTS_SCHEMA.empty_table()
