@@ -3,7 +3,7 @@ the result. User mistakes (`UserError`) become a readable message and exit code 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from p4pkit import __version__
 from p4pkit.errors import UserError
+from p4pkit.progress import Progress
 from p4pkit.review.commands import review_app
 
 class _UserErrorsExitTwo(typer.core.TyperGroup):
@@ -146,7 +147,8 @@ def load(
 
     from p4pkit.ingest import load_folder
 
-    report = load_folder(folder, db, quarantine, replace=replace, memory_limit=memory_limit)
+    with _progress_bar("reading the files") as progress:
+        report = load_folder(folder, db, quarantine, replace=replace, memory_limit=memory_limit, on_progress=progress)
     table = Table("table", "file", "rows read", "rows loaded", "rows quarantined", title=f"{'Replaced' if replace else 'Appended'} into {db}")
     for row in report.summary().to_pylist():
         table.add_row(row["table"], row["file"], *(f"{row[k]:,}" for k in ("rows_read", "rows_loaded", "rows_quarantined")))
@@ -188,7 +190,7 @@ def measure_run(
 
 
 @contextmanager
-def _progress_bar(first_step: str) -> Iterator[Callable[[str, int, int], None]]:
+def _progress_bar(first_step: str) -> Iterator[Progress]:
     """A Rich progress bar for long work, as an `on_progress(step, done, total)` callback; it
     disappears when the work ends (`transient`), leaving only the command's own output."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -258,7 +260,8 @@ def validate(
     """Score the engine against a synthetic world's known truth (docs/validity.md) and print the JSON report."""
     from p4pkit.evaluation.validate import report_json, validity_report, write_report
 
-    report = validity_report(patients, seed, mean_list_size, jobs=jobs)
+    with _progress_bar("validating") as progress:
+        report = validity_report(patients, seed, mean_list_size, jobs=jobs, on_progress=progress)
     typer.echo(report_json(report))
     if out is not None:
         console.print(f"report → {write_report(report, out)}", highlight=False, markup=False)

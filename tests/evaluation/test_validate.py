@@ -117,7 +117,9 @@ def test_too_small_a_world_is_a_user_error():
 
 
 def test_seeds_run_in_worker_processes_give_the_same_report(report):
+    steps = []
     parallel = validity_report(10_000, [2], mean_list_size=250, outcome_measures={"CMS165": True},
-                               process_measures={"CMS138": True}, jobs=2)
+                               process_measures={"CMS138": True}, jobs=2, on_progress=lambda *step: steps.append(step))
+    assert steps == [("1 seed(s), 1 at a time", 0, 1), ("seed 2 done", 1, 1)]
     assert parallel["quality"] == report["quality"]
     assert parallel["detection"] == report["detection"]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import ibis
@@ -49,6 +49,7 @@ from p4pkit.errors import UserError
 from p4pkit.evaluation.did import difference_in_differences, event_study
 from p4pkit.measures import Period, run_measures
 from p4pkit.model import codes
+from p4pkit.progress import Progress, quiet
 from p4pkit.risk.outcome import expected_values, log_odds_effects, observed_expected
 from p4pkit.risk.shrinkage import shrink, shrink_normal
 from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
@@ -331,23 +332,33 @@ def validity_report(
     outcome_measures: dict[str, bool] = OUTCOME_MEASURES,
     process_measures: dict[str, bool] = PROCESS_MEASURES,
     jobs: int = 1,
+    on_progress: Progress = quiet,
 ) -> dict:
     """For each seed, generate the world twice (behaviours off, then all on) and run the checks;
     return the report with figures summarised over the seeds and per seed.
 
     `mean_list_size` is passed to the generator (patients per practice). The measure dictionaries
     (measure id -> higher is better) choose what the quality figures cover. `jobs` > 1 runs that
-    many seeds at once in separate processes (each holds one world at a time)."""
+    many seeds at once in separate processes (each holds one world at a time). `on_progress(step,
+    done, total)` counts seeds: as each starts when they run one by one, as each ends with `jobs` > 1."""
     if patients < MIN_WORLD:
         raise UserError(f"--patients {patients} is too small for a validity report",
                         hint=f"Use at least {MIN_WORLD:,} patients (the default world has {PATIENTS:,}).")
     if not seeds:
         raise UserError("no seeds given for the validity report", hint="Give at least one --seed (the default is 1, 2 and 3).")
+    arguments = {seed: (patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds}
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
-            worlds = list(pool.map(_one_world, *zip(*[(patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds])))
+            running = {pool.submit(_one_world, *arguments[seed]): seed for seed in seeds}
+            on_progress(f"{len(running)} seed(s), {min(jobs, len(seeds))} at a time", 0, len(seeds))
+            for done, finished in enumerate(as_completed(running), start=1):
+                on_progress(f"seed {running[finished]} done", done, len(seeds))
+            worlds = [future.result() for future in running]  # in the order of the seeds
     else:
-        worlds = [_one_world(patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds]
+        worlds = []
+        for done, seed in enumerate(seeds):
+            on_progress(f"seed {seed}", done, len(seeds))
+            worlds.append(_one_world(*arguments[seed]))
     summary = _summaries(worlds)
     return {
         "world": {"patients": patients, "seeds": list(seeds), "mean_list_size": mean_list_size,

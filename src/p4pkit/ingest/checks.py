@@ -18,6 +18,7 @@ from p4pkit.errors import Problem
 from p4pkit.ingest.files import SourceFile, quote_identifier, quote_literal, rows_sql, unreadable
 from p4pkit.ingest.rows import PROBLEM, RowChecks
 from p4pkit.model.schemas import TABLES, ForeignKey
+from p4pkit.progress import Progress, quiet
 from p4pkit.store import Store
 
 PROBLEMS = "__p4p_problems"
@@ -38,10 +39,12 @@ class Validation:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Stage every file and record every problem, parents before children."""
+    def run(self, on_progress: Progress = quiet) -> None:
+        """Stage every file and record every problem, parents before children; `on_progress(step,
+        done, total)` before each file, counting one more step for storing the rows afterwards."""
         self.con.execute(f"create or replace temp table {PROBLEMS} (tbl varchar, file varchar, row bigint, col varchar, reason varchar)")
-        for source in self.sources.values():
+        for done, source in enumerate(self.sources.values()):
+            on_progress(f"checking {source.name}", done, len(self.sources) + 1)
             self._stage(source)
             foreign_keys = TABLES[source.table].foreign_keys
             # Parents are complete by now, so one statement checks everything but self-references.

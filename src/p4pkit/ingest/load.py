@@ -32,6 +32,7 @@ from p4pkit.errors import Problem, UserError
 from p4pkit.ingest.checks import PROBLEMS, Validation
 from p4pkit.ingest.files import FORMATS, SourceFile, check_columns, describe, discover, quote_identifier, quote_literal
 from p4pkit.model.schemas import TABLES
+from p4pkit.progress import Progress, quiet
 from p4pkit.store import Store, duckdb_type
 
 # How many problems are kept for the message; the total is always counted.
@@ -74,6 +75,7 @@ def load_folder(
     *,
     replace: bool = False,
     memory_limit: str | None = None,
+    on_progress: Progress = quiet,
 ) -> LoadReport:
     """Validate every table file in `folder` and load it into the store at `db_path`.
 
@@ -81,6 +83,7 @@ def load_folder(
     when anything is wrong and no `quarantine` file is given. With `quarantine` (.csv or .parquet),
     rejected rows are written there with their reasons and the others are loaded. `memory_limit`
     (e.g. "2GB") caps DuckDB's memory; beyond it the staged tables spill to disk.
+    `on_progress(step, done, total)` is called before each file is checked and before the rows are stored.
     """
     folder, db_path = Path(folder), Path(db_path)
     quarantine = None if quarantine is None else Path(quarantine)
@@ -94,12 +97,12 @@ def load_folder(
     sources = discover(folder)
     if db_path.exists():
         with _open(db_path, memory_limit) as store:
-            return _load(store, sources, db_path, quarantine, replace)
+            return _load(store, sources, db_path, quarantine, replace, on_progress)
     building = db_path.with_name(f".{db_path.name}.loading")
     _remove_database(building)
     try:
         with _open(building, memory_limit) as store:
-            report = _load(store, sources, db_path, quarantine, replace)
+            report = _load(store, sources, db_path, quarantine, replace, on_progress)
         os.replace(building, db_path)
         return report
     finally:
@@ -119,7 +122,9 @@ def _remove_database(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Path | None, replace: bool) -> LoadReport:
+def _load(
+    store: Store, sources: list[SourceFile], db_path: Path, quarantine: Path | None, replace: bool, on_progress: Progress
+) -> LoadReport:
     con = store.connection
     con.execute("set TimeZone = 'UTC'")
     columns, problems = {}, []
@@ -133,7 +138,7 @@ def _load(store: Store, sources: list[SourceFile], db_path: Path, quarantine: Pa
     try:
         con.execute("begin transaction")
         try:
-            report = _validate_and_write(store, sources, columns, db_path, quarantine, pending, replace)
+            report = _validate_and_write(store, sources, columns, db_path, quarantine, pending, replace, on_progress)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -154,10 +159,11 @@ def _validate_and_write(
     quarantine: Path | None,
     pending: Path | None,
     replace: bool,
+    on_progress: Progress,
 ) -> LoadReport:
     """Inside the load's transaction: check everything, write the quarantine file to `pending`, store the rows."""
     validation = Validation(store, sources, columns, replace)
-    validation.run()
+    validation.run(on_progress)
     kept = validation.kept_reference_problems()
     if kept:
         raise UserError("--replace would contradict rows kept in the store; nothing was loaded.", kept)
@@ -173,6 +179,7 @@ def _validate_and_write(
     rejected = validation.rejected_rows()
     if pending is not None:
         _write_quarantine(store, validation, quarantine, pending)
+    on_progress("storing the rows", len(sources), len(sources) + 1)
     for source in sources:
         _publish(store, source, rejected=rejected[source.table] > 0, append=not replace)
     return LoadReport(

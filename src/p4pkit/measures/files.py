@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +17,7 @@ from p4pkit.data import open_data
 from p4pkit.measures.runner import resolve_measures, run_measures
 from p4pkit.measures.summary import summarise
 from p4pkit.measures.timing import Period
+from p4pkit.progress import Progress, quiet
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
@@ -39,7 +39,7 @@ def run_measure_files(
     valueset_dir: str | Path | None = None,
     engine: str = "duckdb",
     spark_url: str | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Progress = quiet,
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`. Returns both tables. Measure ids and the period are checked

@@ -30,6 +30,7 @@ from p4pkit.measures.definition import Group, Measure
 from p4pkit.measures.observations import Observation, observed
 from p4pkit.measures.timing import Period
 from p4pkit.model import valuesets
+from p4pkit.progress import Progress, quiet
 from p4pkit.store import Store
 
 RESULTS_SCHEMA = pa.schema(
@@ -230,7 +231,7 @@ def run_measures(
     measure_ids: Iterable[str | Measure],
     period: Period | str,
     valueset_dir: str | Path | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Progress = quiet,
 ) -> pa.Table:
     """The long patient x measure x group table (schema `RESULTS_SCHEMA`), one row per patient in
     each group's initial population. `measure_ids` names library measures ("CMS122") or passes
@@ -247,12 +248,11 @@ def run_measures(
         # three keys moved every row's evidence lists through one large sort; per group the
         # sorts are smaller and so are the queries Ibis compiles.
         groups = sorted(((m.id, i, g, m) for m in measures for i, g in enumerate(m.groups)), key=lambda p: p[:2])
-        note = on_progress or (lambda step, done, total: None)
         tables = []
         for done, (measure_id, i, g, m) in enumerate(groups):
-            note(f"{measure_id} group {i}", done, len(groups))  # group_index, as the results and summaries number groups
+            on_progress(f"{measure_id} group {i}", done, len(groups))  # group_index, as the results and summaries number groups
             tables.append(store.backend.to_pyarrow(_group_results(m, i, g, ctx).order_by("patient_id")).cast(RESULTS_SCHEMA))
-        note("measures done", len(groups), len(groups))
+        on_progress("measures done", len(groups), len(groups))
     finally:
         ctx.release()
     return pa.concat_tables(tables) if tables else RESULTS_SCHEMA.empty_table()

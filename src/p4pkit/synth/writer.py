@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 from p4pkit.errors import UserError
 from p4pkit.model.schemas import TABLES, conform
+from p4pkit.progress import Progress, quiet
 from p4pkit.synth import targets
 from p4pkit.synth.behaviours import Behaviours, assign_behaviours, check_behaviours
 from p4pkit.synth.care import Slice, assemble_encounters, encounter_parts
@@ -32,7 +32,6 @@ from p4pkit.synth.people import NO_DAY, Population, build_population
 from p4pkit.synth.tables import care_tables, dates, enrollments_table, patient_ids, patients_table
 from p4pkit.synth.world import World, build_world
 
-Progress = Callable[[str, int, int], None]
 # Columns holding a different value on (nearly) every row: dictionary-encoding them only wastes time.
 UNIQUE_COLUMNS = frozenset({"patient_id", "encounter_id", "event_id", "claim_id", "enrollment_id"})
 
@@ -52,17 +51,13 @@ def _write_table(table: pa.Table, path: Path, name: str) -> int:
     return table.num_rows
 
 
-def _quiet(step: str, done: int, total: int) -> None:
-    """Default progress callback: say nothing."""
-
-
 def generate(
     n_patients: int,
     seed: int,
     out_dir: str | Path,
     behaviours: tuple[str, ...] | list[str] = (),
     program_start: date | None = None,
-    on_progress: Progress = _quiet,
+    on_progress: Progress = quiet,
     **overrides,
 ) -> dict[str, int]:
     """Write every canonical table to `out_dir/<table>.parquet` and the ground truth to `out_dir/truth/`.
