@@ -193,9 +193,10 @@ def measure_run(
 def _progress_bar(first_step: str) -> Iterator[Progress]:
     """A Rich progress bar for long work, as an `on_progress(step, done, total)` callback; it
     disappears when the work ends (`transient`), leaving only the command's own output."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with RichProgress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(first_step, total=None)
         yield lambda step, done, total: bar.update(task, description=step, completed=done, total=total)
 

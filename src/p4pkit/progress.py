@@ -13,4 +13,4 @@ Progress = Callable[[str, int, int], None]
 
 
 def quiet(step: str, done: int, total: int) -> None:
-    """The default callback: say nothing."""
+    """The default callback: say nothing (the functions take a callable, never None)."""

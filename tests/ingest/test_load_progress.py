@@ -32,4 +32,3 @@ def test_a_failing_load_never_reports_storing(tmp_path):
         load_folder(tmp_path / "data", tmp_path / "store.duckdb", on_progress=lambda *step: steps.append(step))
     assert steps == [("checking patients.csv", 0, 2)]
     assert not (tmp_path / "store.duckdb").exists()
-

@@ -3,8 +3,10 @@ its run equals the DuckDB run, payments to the cent.
 
 The application is the driver script docs/spark.md shows (`getOrCreate()` with spark-submit's
 master and settings, then `run_program(..., engine="spark")`), submitted with pyspark's own
-`bin/spark-submit` in local mode. The driver also reports the session p4pkit's store used, so the
-test can tell that session apart from the `local[*]` one p4pkit would otherwise start. The world
+`bin/spark-submit` in local mode with 3 shuffle partitions. The driver then reports the settings of
+the session p4pkit's stores get: a JVM has one SparkContext, so master and app name are
+spark-submit's whatever p4pkit does, but the partitions tell whether p4pkit kept the submitted
+settings (3) or overrode them with its own local default (twice the cores, always even). The world
 and program are the Spark Connect test's (300 patients, `programs/mssp.yaml`).
 """
 
@@ -35,7 +37,8 @@ SparkSession.builder.appName(sys.argv[4]).getOrCreate()  # spark-submit's master
 result = run_program(sys.argv[1], sys.argv[2], sys.argv[3], engine="spark")
 with Store(engine="spark") as store:  # the session p4pkit's stores get in this application
     context = store.spark.sparkContext
-    print(json.dumps({"master": context.master, "app": context.appName, "paid": str(result.totals)}))
+    partitions = store.spark.conf.get("spark.sql.shuffle.partitions")
+    print(json.dumps({"master": context.master, "app": context.appName, "partitions": partitions, "paid": str(result.totals)}))
 """
 
 
@@ -48,7 +51,7 @@ def test_a_spark_submit_application_runs_the_program_as_duckdb_does(tmp_path):
     driver.write_text(DRIVER, encoding="utf-8")
     submitted = tmp_path / "run-submit"
     command = [str(home / "bin" / "spark-submit"), "--master", "local[2]", "--driver-memory", "1g",
-               "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+               "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=3",
                str(driver), str(PROGRAM), str(tmp_path / "store.duckdb"), str(submitted), APP_NAME]
     environment = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
                    "PYSPARK_DRIVER_PYTHON": sys.executable}
@@ -56,7 +59,8 @@ def test_a_spark_submit_application_runs_the_program_as_duckdb_does(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     session = json.loads(done.stdout.strip().splitlines()[-1])
-    assert session["master"] == "local[2]" and session["app"] == APP_NAME  # spark-submit's session, not a new local[*]
+    assert session["master"] == "local[2]" and session["app"] == APP_NAME
+    assert session["partitions"] == "3"  # the submitted settings, not p4pkit's local default
     for name in RUN_TABLES:
         assert_same_run_table(duck, submitted, name)
     payments = pd.read_parquet(duck / "payments.parquet")

@@ -40,7 +40,7 @@ def test_a_run_writes_every_contract_table_the_report_and_the_manifest(qof_run):
     for name in TABLES:
         assert (qof_run / f"{name}.parquet").is_file(), name
     manifest = json.loads((qof_run / "manifest.json").read_text())
-    assert manifest["program_id"] == "qof-2024-25" and manifest["engine"] == "duckdb"
+    assert manifest["program_id"] == "qof-2024-25" and manifest["engine"] == "duckdb" and "spark_connect" not in manifest
     assert len(manifest["program_sha256"]) == 64 and manifest["inputs_sha256"]
     html = (qof_run / "report.html").read_text()
     assert "Ledger" in html and "Measure QOF_DM_HBA1C58" in html and "window.vegaEmbed" in html

@@ -42,7 +42,7 @@ def spark_session(url: str | None = None, *, driver_memory: str | None = None):
         raise UserError(
             "the Spark engine needs pyspark", hint="Install the extra: pip install 'p4pkit[spark]' (Java 17 must be on PATH)."
         ) from None
-    url = url or os.environ.get("SPARK_REMOTE")
+    url = _connect_url(url)
     if url:
         session = _remote_session(url)
     else:
@@ -53,11 +53,17 @@ def spark_session(url: str | None = None, *, driver_memory: str | None = None):
     return session
 
 
+def _connect_url(url: str | None) -> str | None:
+    """The Spark Connect URL a session is made for: the one given, else SPARK_REMOTE (which PySpark
+    itself reads), else None."""
+    return url or os.environ.get("SPARK_REMOTE") or None
+
+
 def connect_address(url: str | None = None) -> str | None:
-    """The Spark Connect server a session for `url` talks to (SPARK_REMOTE when None), without its
-    parameters (`;token=...` and the like carry credentials and must not reach a manifest); None
-    for local Spark."""
-    url = url or os.environ.get("SPARK_REMOTE")
+    """The Spark Connect server `spark_session(url)` talks to, without its parameters (`;token=...`
+    and the like carry credentials and must not reach a manifest); None when no URL was given
+    (local Spark, or a session the driver script already made)."""
+    url = _connect_url(url)
     return url.split(";", 1)[0].rstrip("/") if url else None
 
 

@@ -34,6 +34,7 @@ are met, judged on the means.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -348,10 +349,13 @@ def validity_report(
         raise UserError("no seeds given for the validity report", hint="Give at least one --seed (the default is 1, 2 and 3).")
     arguments = {seed: (patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds}
     if jobs > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+        # Workers are spawned, not forked: the CLI's progress bar runs a thread that may hold its
+        # console's lock at the moment of a fork, and a forked child writing a warning would wait on it.
+        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
             running = {pool.submit(_one_world, *arguments[seed]): seed for seed in seeds}
             on_progress(f"{len(running)} seed(s), {min(jobs, len(seeds))} at a time", 0, len(seeds))
             for done, finished in enumerate(as_completed(running), start=1):
+                finished.result()  # a seed that failed stops the report here, before it is counted
                 on_progress(f"seed {running[finished]} done", done, len(seeds))
             worlds = [future.result() for future in running]  # in the order of the seeds
     else:
@@ -359,6 +363,7 @@ def validity_report(
         for done, seed in enumerate(seeds):
             on_progress(f"seed {seed}", done, len(seeds))
             worlds.append(_one_world(*arguments[seed]))
+        on_progress("seeds done", len(seeds), len(seeds))
     summary = _summaries(worlds)
     return {
         "world": {"patients": patients, "seeds": list(seeds), "mean_list_size": mean_list_size,

@@ -39,12 +39,12 @@ class Validation:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, on_progress: Progress = quiet) -> None:
+    def run(self, on_progress: Progress = quiet, total: int | None = None) -> None:
         """Stage every file and record every problem, parents before children; `on_progress(step,
-        done, total)` before each file, counting one more step for storing the rows afterwards."""
+        done, total)` before each file (`total`: the caller's count of steps, default the files)."""
         self.con.execute(f"create or replace temp table {PROBLEMS} (tbl varchar, file varchar, row bigint, col varchar, reason varchar)")
         for done, source in enumerate(self.sources.values()):
-            on_progress(f"checking {source.name}", done, len(self.sources) + 1)
+            on_progress(f"checking {source.name}", done, total or len(self.sources))
             self._stage(source)
             foreign_keys = TABLES[source.table].foreign_keys
             # Parents are complete by now, so one statement checks everything but self-references.

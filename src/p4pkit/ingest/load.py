@@ -163,7 +163,8 @@ def _validate_and_write(
 ) -> LoadReport:
     """Inside the load's transaction: check everything, write the quarantine file to `pending`, store the rows."""
     validation = Validation(store, sources, columns, replace)
-    validation.run(on_progress)
+    steps = len(sources) + 1  # each file's checks, then storing the rows
+    validation.run(on_progress, steps)
     kept = validation.kept_reference_problems()
     if kept:
         raise UserError("--replace would contradict rows kept in the store; nothing was loaded.", kept)
@@ -179,7 +180,7 @@ def _validate_and_write(
     rejected = validation.rejected_rows()
     if pending is not None:
         _write_quarantine(store, validation, quarantine, pending)
-    on_progress("storing the rows", len(sources), len(sources) + 1)
+    on_progress("storing the rows", len(sources), steps)
     for source in sources:
         _publish(store, source, rejected=rejected[source.table] > 0, append=not replace)
     return LoadReport(

@@ -38,7 +38,7 @@ from p4pkit.programs.context import RunContext, build_context
 from p4pkit.programs.loader import load_program
 from p4pkit.programs.schema import Program
 
-Progress = Callable[[str], None]
+StatusNote = Callable[[str], None]  # a one-line status ("scoring"), not a counted `p4pkit.progress.Progress`
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _write_outputs(folder: Path, program: Program, ctx: RunContext, output: Mode
 
 
 def run_program(
-    program_path: str | Path, data: str | Path, out_dir: str | Path, *, engine: str = "duckdb", progress: Progress | None = None,
+    program_path: str | Path, data: str | Path, out_dir: str | Path, *, engine: str = "duckdb", progress: StatusNote | None = None,
     spark_url: str | None = None,
 ) -> RunResult:
     """Run a program file over a data folder (canonical tables) or DuckDB store into `out_dir`
