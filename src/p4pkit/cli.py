@@ -352,10 +352,13 @@ def audit(
 
 
 def _print_run(result) -> None:
-    totals = ", ".join(f"{k} {v}" for k, v in result.totals.items())
+    """One line per run: what was scored and the ledger's totals, money with thousands separators."""
+    from decimal import Decimal
+
+    totals = ", ".join(f"{k} {Decimal(v):,}" for k, v in result.totals.items())
     console.print(
         f"[bold]{escape(result.program_id)}[/]: {result.entities_scored} entities scored, "
-        f"{result.patients_attributed:,} patients attributed; ledger {totals}\n  → {escape(str(result.out_dir))}/report.html"
+        f"{result.patients_attributed:,} patients attributed; ledger ({escape(result.currency)}) {totals}\n  → {escape(str(result.out_dir))}/report.html"
     )
 
 

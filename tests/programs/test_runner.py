@@ -135,6 +135,14 @@ def test_cli_reports_a_bad_program_file_without_a_traceback(tmp_path, store):
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
+def test_cli_prints_the_ledger_totals_in_the_programs_currency_with_separators(tmp_path, store, qof_run):
+    result = CliRunner().invoke(app, ["run", str(PROGRAMS / "qof.yaml"), "--data", str(store), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    totals = json.loads((qof_run / "ledger.json").read_text())["totals"]  # the same inputs give the same totals
+    printed = " ".join(result.output.split())  # Rich wraps long lines
+    assert f"ledger (GBP) funded {Decimal(totals['funded']):,}" in printed and "funded 853,826,715.00" in printed
+    assert f"paid {Decimal(totals['paid']):,}," in printed
+
 
 def test_attribution_is_written_by_period_then_patient_whatever_order_the_rule_returned():
     from types import SimpleNamespace

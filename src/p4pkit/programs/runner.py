@@ -50,6 +50,7 @@ class RunResult:
     totals: dict[str, str]
     entities_scored: int
     patients_attributed: int
+    currency: str
 
 
 def _sha256(path: Path) -> str:
@@ -160,4 +161,4 @@ def run_program(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     scored = output.scores.entity_id.nunique()
-    return RunResult(out_dir, program.id, totals, scored, ctx.patients_attributed)
+    return RunResult(out_dir, program.id, totals, scored, ctx.patients_attributed, program.currency)
