@@ -165,7 +165,8 @@ def measure_run(
     out: Path = typer.Option(..., "--out", help="Folder for patient_results.parquet and summary.parquet."),
     valuesets: Path | None = typer.Option(None, "--valuesets", help="Folder of FHIR ValueSet expansions adding to or overriding the packaged ones (by OID)."),
     fhir: Path | None = typer.Option(None, "--fhir", help="Instead of --data: a folder of FHIR R4 Bundles/resources (*.json) or bulk NDJSON."),
-    format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports)."),
+    format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports; with --by-entity also measurereports_summary.ndjson)."),
+    by_entity: Path | None = typer.Option(None, "--by-entity", help="An attribution file (.parquet or .csv, as p4p attribute writes): also summarise per entity into summary_by_entity.parquet."),
     engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
     spark_url: str | None = typer.Option(None, "--spark-url", help="With --engine spark: a Spark Connect server, e.g. sc://host:15002 (default: SPARK_REMOTE, else local Spark)."),
 ) -> None:
@@ -174,18 +175,25 @@ def measure_run(
 
     from p4pkit.ingest.fhir import fhir_store
     from p4pkit.measures.files import run_measure_files
-    from p4pkit.measures.measurereport import write_measurereports
+    from p4pkit.measures.measurereport import write_measurereports, write_summary_measurereports
 
     if (data is None) == (fhir is None) or format not in ("parquet", "measurereport"):
         raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
     _check_spark_url(engine, spark_url)
     with fhir_store(fhir) if fhir else nullcontext(data) as source, _progress_bar("opening the data") as report:
-        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url, on_progress=report)
+        tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url, on_progress=report,
+                                   entities=by_entity)
     if format == "measurereport":
         console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
+        if by_entity is not None:
+            written = write_summary_measurereports(tables["summary_by_entity"], out)
+            console.print(f"summary MeasureReports → {written}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
         console.print(f"{row['measure_id']} group {row['group_index']}: {_rate_text(row)}", highlight=False, markup=False)
+    if by_entity is not None:
+        entities = len(set(tables["summary_by_entity"]["entity_id"].to_pylist()))
+        console.print(f"{entities:,} entities summarised → summary_by_entity.parquet", highlight=False, markup=False)
     console.print(f"results → {out}", highlight=False, markup=False)
 
 

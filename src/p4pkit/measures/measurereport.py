@@ -154,24 +154,30 @@ def individual_reports(
     return reports
 
 
-def summary_reports(summary: pa.Table, entity_column: str, shapes: Mapping[str, MeasureShape] | None = None) -> list[dict]:
+def summary_reports(
+    summary: pa.Table, entity_column: str, shapes: Mapping[str, MeasureShape] | None = None, type_column: str | None = None
+) -> list[dict]:
     """One summary MeasureReport per (measure, entity) from `measures.summarise(results, by=[entity])`.
 
-    The entity is the report's `reporter` (`Organization/<id>`); each group carries the population
+    The entity is the report's `reporter`: `Organization/<id>`, or `Practitioner/<id>` where
+    `type_column` says the entity is a clinician (FHIR's reporter may be either); each group carries the population
     counts and, when its performance denominator is not zero, `measureScore` = the performance
     rate (numerator / (denominator - exclusions - exceptions), as proportion scoring defines it).
     """
     by_report: dict[tuple[str, str, dt.date, dt.date], dict[int, dict[str, int]]] = defaultdict(dict)
     scores: dict[tuple, dict[int, float | None]] = defaultdict(dict)
+    resources: dict[str, str] = {}
     for row in summary.to_pylist():
         key = (row["measure_id"], str(row[entity_column]), row["period_start"], row["period_end"])
+        clinician = type_column is not None and row[type_column] == "clinician"
+        resources[key[1]] = "Practitioner" if clinician else "Organization"
         by_report[key][row["group_index"]] = {code: row[column] for code, column in SUMMARY_COLUMNS.items()}
         scores[key][row["group_index"]] = row["rate"]
     reports = []
     for key, groups in sorted(by_report.items()):
         measure_id, entity, start, end = key
         report = _report(_shape(measure_id, shapes), "summary", (start, end), groups)
-        report["reporter"] = {"reference": f"Organization/{entity}"}
+        report["reporter"] = {"reference": f"{resources[entity]}/{entity}"}
         for index, group in enumerate(report["group"]):
             if scores[key].get(index) is not None:
                 group["measureScore"] = {"value": round(scores[key][index], 6)}
@@ -199,3 +205,10 @@ def write_measurereports(results: pa.Table, out: str | Path, shapes: Mapping[str
     """`out/measurereports.ndjson`: an individual MeasureReport per patient and measure of the
     results (patients in an initial population). Returns the file written."""
     return write_ndjson(individual_reports(results, shapes), Path(out) / "measurereports.ndjson")
+
+
+def write_summary_measurereports(summary_by_entity: pa.Table, out: str | Path) -> Path:
+    """`out/measurereports_summary.ndjson`: a summary MeasureReport per measure and entity of
+    `measures.files` summary_by_entity table (entity_id, entity_type). Returns the file written."""
+    reports = summary_reports(summary_by_entity, "entity_id", type_column="entity_type")
+    return write_ndjson(reports, Path(out) / "measurereports_summary.ndjson")
