@@ -173,6 +173,8 @@ def measure_run(
     """Run quality measures and write patient-level results and per-measure summaries as Parquet."""
     from contextlib import nullcontext
 
+    import pyarrow.compute as pc
+
     from p4pkit.ingest.fhir import fhir_store
     from p4pkit.measures.files import run_measure_files
     from p4pkit.measures.measurereport import write_measurereports, write_summary_measurereports
@@ -192,7 +194,7 @@ def measure_run(
     for row in tables["summary"].to_pylist():
         console.print(f"{row['measure_id']} group {row['group_index']}: {_rate_text(row)}", highlight=False, markup=False)
     if by_entity is not None:
-        entities = len(set(tables["summary_by_entity"]["entity_id"].to_pylist()))
+        entities = pc.count_distinct(tables["summary_by_entity"]["entity_id"]).as_py()
         console.print(f"{entities:,} entities summarised → summary_by_entity.parquet", highlight=False, markup=False)
     console.print(f"results → {out}", highlight=False, markup=False)
 

@@ -17,7 +17,7 @@ from p4pkit.cli import app
 from p4pkit.errors import UserError
 from p4pkit.ingest import load_folder
 from p4pkit.measures import summarise
-from p4pkit.measures.files import read_entities
+from p4pkit.attribution.files import read_attribution
 from p4pkit.measures.measurereport import summary_reports
 from p4pkit.synth import generate
 
@@ -80,8 +80,9 @@ def test_a_clinician_entity_reports_as_a_practitioner():
 BAD_FILES = {
     "a.txt": ("x", r"must end in \.parquet or \.csv"),
     "noentity.csv": ("patient_id,practice\np1,X\n", "no column entity_id, entity_type"),
-    "twice.csv": ("patient_id,entity_id,entity_type\np1,X,organization\np2,,\np1,Y,organization\n",
-                  r"row 3, column patient_id: patient 'p1' is attributed twice \(first at row 1\)"),
+    "twice.csv": ("patient_id,entity_id,entity_type\np2,X,organization\np1,,\np3,Y,practice\np1,Y,organization\np2,Z,practice\n",
+                  r"row 4, column patient_id: patient 'p1' is attributed twice \(first at row 2\)"),
+    "nobody.csv": ("patient_id,entity_id,entity_type\np1,X,organization\n,Y,organization\n", "row 2, column patient_id: no patient id"),
 }
 
 
@@ -91,12 +92,12 @@ def test_bad_attribution_files_are_user_errors_that_name_the_problem(tmp_path, n
     if content is not None:
         (tmp_path / name).write_text(content)
     with pytest.raises(UserError, match=message):
-        read_entities(tmp_path / name)
+        read_attribution(tmp_path / name)
 
 
 def test_an_attribution_csv_keeps_ids_as_text_and_drops_patients_without_an_entity(tmp_path):
     (tmp_path / "ok.csv").write_text("patient_id,entity_id,entity_type\n001,X,organization\n002,,\n")
-    assert read_entities(tmp_path / "ok.csv").to_pylist() == [{"patient_id": "001", "entity_id": "X", "entity_type": "organization"}]
+    assert read_attribution(tmp_path / "ok.csv").to_pylist() == [{"patient_id": "001", "entity_id": "X", "entity_type": "organization"}]
 
 
 def test_the_cli_refuses_a_bad_attribution_file_before_reading_any_data(tmp_path):

@@ -18,7 +18,7 @@ from p4pkit.errors import Problem
 from p4pkit.ingest.files import SourceFile, quote_identifier, quote_literal, rows_sql, unreadable
 from p4pkit.ingest.rows import PROBLEM, RowChecks
 from p4pkit.model.schemas import TABLES, ForeignKey
-from p4pkit.progress import Progress, quiet
+from p4pkit.progress import Progress
 from p4pkit.store import Store
 
 PROBLEMS = "__p4p_problems"
@@ -39,12 +39,13 @@ class Validation:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, on_progress: Progress = quiet, total: int | None = None) -> None:
+    def run(self, on_progress: Progress, total: int) -> None:
         """Stage every file and record every problem, parents before children; `on_progress(step,
-        done, total)` before each file (`total`: the caller's count of steps, default the files)."""
+        done, total)` before each file, `total` being the caller's count of steps (the load's
+        includes storing the rows)."""
         self.con.execute(f"create or replace temp table {PROBLEMS} (tbl varchar, file varchar, row bigint, col varchar, reason varchar)")
         for done, source in enumerate(self.sources.values()):
-            on_progress(f"checking {source.name}", done, total or len(self.sources))
+            on_progress(f"checking {source.name}", done, total)
             self._stage(source)
             foreign_keys = TABLES[source.table].foreign_keys
             # Parents are complete by now, so one statement checks everything but self-references.

@@ -13,14 +13,12 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from p4pkit.attribution.files import read_attribution
 from p4pkit.data import open_data
-from p4pkit.errors import UserError
 from p4pkit.measures.runner import resolve_measures, run_measures
-from p4pkit.measures.summary import COUNTS, KEYS, summarise
+from p4pkit.measures.summary import SUMMARISED, summarise
 from p4pkit.measures.timing import Period
 from p4pkit.progress import Progress, quiet
 
@@ -53,12 +51,12 @@ def run_measure_files(
     file are checked before any data is read, so a mistake fails fast. `on_progress` as `run_measures`."""
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
-    attributed = read_entities(entities) if entities is not None else None
+    attributed = read_attribution(entities) if entities is not None else None
     with open_data(data, engine, spark_url) as store:
         results = run_measures(store, measures, period, valueset_dir, on_progress)
     tables = {"patient_results": results, "summary": summarise(results)}
     if attributed is not None:
-        tables["summary_by_entity"] = summarise(with_entities(results, attributed), by=list(ENTITY_COLUMNS))
+        tables["summary_by_entity"] = summarise(with_entities(results, attributed), by=["entity_id", "entity_type"])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
@@ -66,41 +64,10 @@ def run_measure_files(
     return tables
 
 
-ENTITY_COLUMNS = ("entity_id", "entity_type")
-
-
-def read_entities(path: str | Path) -> pa.Table:
-    """patient_id, entity_id, entity_type from an attribution file (.parquet or .csv, the contract
-    `p4p attribute` writes); patients without an entity are dropped. A missing file or column, or a
-    patient listed twice, is a user error naming the file, row and column."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such attribution file", hint="Write one with p4p attribute --out FILE.")
-    wanted = ("patient_id", *ENTITY_COLUMNS)
-    if path.suffix.lower() == ".parquet":
-        table = pq.read_table(path)
-    elif path.suffix.lower() == ".csv":
-        options = pa_csv.ConvertOptions(column_types={c: pa.string() for c in wanted}, strings_can_be_null=True)  # "" is no entity
-        table = pa_csv.read_csv(path, convert_options=options)
-    else:
-        raise UserError(f"{path}: an attribution file must end in .parquet or .csv")
-    missing = [c for c in wanted if c not in table.column_names]
-    if missing:
-        raise UserError(f"{path}: no column {', '.join(missing)}", hint="The file needs patient_id, entity_id and entity_type, as p4p attribute writes.")
-    table = table.select(list(wanted)).cast(pa.schema([pa.field(c, pa.string()) for c in wanted]))
-    patients = table["patient_id"].to_pylist()
-    seen: dict[str, int] = {}
-    for row, patient in enumerate(patients, start=1):
-        if patient in seen:
-            raise UserError(f"{path}: row {row}, column patient_id: patient '{patient}' is attributed twice (first at row {seen[patient]})",
-                            hint="One row per patient: attribute each period to its own file.")
-        seen[patient] = row
-    return table.filter(pc.is_valid(table["entity_id"]))
-
 
 def with_entities(results: pa.Table, entities: pa.Table) -> pa.Table:
-    """The patient results (without their evidence lists, which joins do not carry) of the patients
-    `entities` attributes, with entity_id and entity_type."""
-    carried = [c for c in (*KEYS, *COUNTS, "patient_id", "scoring", "rate_multiplier", "numerator_value", "denominator_value")
-               if c in results.column_names]
-    return results.select(carried).join(entities, "patient_id", join_type="inner")
+    """The patient results of the patients `entities` attributes (`read_attribution`), with their
+    entity_id and entity_type: only the columns `summarise` reads, since joins do not carry the
+    evidence lists."""
+    carried = [c for c in SUMMARISED if c in results.column_names]
+    return results.select(["patient_id", *carried]).join(entities, "patient_id", join_type="inner")

@@ -49,6 +49,8 @@ COUNTS = {
     "denominator_exception": "exceptions",
     "numerator": "numerator",
 }
+# Every results column `summarise` reads (observed values and scoring where the table has them).
+SUMMARISED = (*KEYS, *COUNTS, "scoring", "rate_multiplier", "numerator_value", "denominator_value")
 
 
 def wilson_interval(numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-
 class UnitError(ValueError):
     """A unit that p4pkit cannot convert for the given code."""
 
