@@ -11,8 +11,7 @@ import pytest
 from p4pkit.measures.timing import Period
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
-from p4pkit.safeguards.coding import _age_band, coding_intensity_flags, indirectly_standardised
-from p4pkit.safeguards.funnel import funnel_flags
+from p4pkit.safeguards.coding import _age_band, coding_intensity_flags, indirectly_standardised, new_diagnosis_strata, standardised_flags
 from p4pkit.store import Store
 
 WINDOW = Period(date(2024, 1, 1), date(2025, 12, 31))
@@ -79,7 +78,23 @@ def test_old_lists_are_not_flagged_for_their_age_but_the_young_upcoder_is(store)
     assert "14.4 expected" in flags.loc["G", "evidence"] and "(ratio 2.78)" in flags.loc["G", "evidence"]
 
 
-def test_the_crude_rate_would_have_flagged_the_old_lists(store):
-    crude = pd.DataFrame({"entity_id": list(LISTS), "size": [n for n, _, _ in LISTS.values()], "count": [c for _, _, c in LISTS.values()]})
-    flagged = funnel_flags(crude, "crude", overdispersion="additive").set_index("entity_id")["flagged"]
-    assert flagged[["O1", "O2", "G"]].all()
+def test_limits_follow_the_expected_count_not_the_list_size(store):
+    """Equal lists of 400: a young list expects 14.4, an old one 60, so chance moves the young list's
+    standardised rate more and its limit must be wider (its variance is about crude^2 / E). Judged
+    at the list size, both would get the same limit."""
+    flags = coding_intensity_flags(store, WINDOW).set_index("entity_id")
+    assert flags.loc["Y1", "size"] == flags.loc["O1", "size"] == 400
+    assert flags.loc["Y1", "limit"] > flags.loc["O1", "limit"] + 0.02
+    assert "3-SD upper limit at 14.4 expected" in flags.loc["Y1", "evidence"]
+
+
+def test_without_standardisation_the_old_lists_would_be_flagged(store):
+    """The same funnel with every practice expected at the crude rate (no strata) flags the old lists
+    for their age; practices expecting nothing cannot be judged and are left out."""
+    counts = indirectly_standardised(new_diagnosis_strata(store, WINDOW))
+    crude = counts["count"].sum() / counts["size"].sum()
+    unstandardised = counts.assign(expected=counts["size"] * crude)
+    flagged = standardised_flags(unstandardised, WINDOW).set_index("entity_id")["flagged"]
+    assert flagged[["O1", "O2", "G"]].all() and not flagged[["Y1", "Y2", "Y3", "Y4"]].any()
+    nobody = pd.concat([counts, pd.DataFrame([{"entity_id": "Z", "size": 50, "count": 0, "diagnoses": 0, "expected": 0.0}])])
+    assert "Z" not in set(standardised_flags(nobody, WINDOW)["entity_id"])

@@ -132,17 +132,33 @@ def indirectly_standardised(strata: pd.DataFrame) -> pd.DataFrame:
 def coding_intensity_flags(store: Store, window: Period) -> pd.DataFrame:
     """Flag practices whose patients gain unbacked new diagnoses more often than peers' patients of
     the same age, sex and deprivation would (3-SD funnel on the indirectly standardised rate)."""
-    counts = indirectly_standardised(new_diagnosis_strata(store, window))
-    counts = counts[counts["size"] > 0].reset_index(drop=True)
+    return standardised_flags(indirectly_standardised(new_diagnosis_strata(store, window)), window)
+
+
+def standardised_flags(counts: pd.DataFrame, window: Period) -> pd.DataFrame:
+    """The funnel on indirectly standardised rates (`indirectly_standardised` output).
+
+    The standardised rate O/E x crude is O / (E / crude): the observed count over the list size at
+    which the crude rate would give the expected count. That *effective size* E / crude, not the
+    list size, sets the rate's chance spread (its variance is about crude^2 / E), so it is what the
+    funnel is given: a young list (few expected) gets the wide limits its few expected events
+    warrant, an old list the narrow ones (Spiegelhalter 2005: the funnel of a standardised ratio is
+    drawn against its expected count); it is rounded to a whole number for the exact binomial
+    limits. A practice expecting none cannot be judged and is left out.
+    The flag table's `size` and `count` are the list size and observed count."""
     crude = counts["count"].sum() / counts["size"].sum()
-    ratio = (counts["count"] / counts["expected"]).where(counts["expected"] > 0, 1.0)
-    standardised = counts.assign(count=ratio * crude * counts["size"])
-    flags = funnel_flags(standardised, "coding_intensity", overdispersion="additive")
-    flags["count"] = counts["count"].to_numpy()
+    judged = counts[counts["expected"] > 0].reset_index(drop=True)
+    # The funnel's exact binomial limits need whole sizes: the effective size rounded (at least 1).
+    effective = (judged["expected"] / crude).round().clip(lower=1).astype(int)
+    flags = funnel_flags(judged.assign(size=effective), "coding_intensity", overdispersion="additive")
+    flags["size"], flags["count"] = judged["size"].to_numpy(), judged["count"].to_numpy()  # funnel_flags keeps row order
+    ratio = judged["count"] / judged["expected"]
     flags["evidence"] = [
         f"{o} of {n} patients on the list on {window.start} gained an unbacked new diagnosis by {window.end}, "
         f"{e:.1f} expected at peers' rates for patients of the same age band, sex and deprivation quintile "
-        f"(ratio {r:.2f}); {d / n:.3f} unbacked new diagnoses per patient; standardised {text.split(': ', 1)[1]}"
-        for o, n, e, r, d, text in zip(counts["count"], counts["size"], counts["expected"], ratio, counts["diagnoses"], flags["evidence"])
+        f"(ratio {r:.2f}); {d / n:.3f} unbacked new diagnoses per patient; standardised rate {rate:.2%} against "
+        f"peers {peer:.2%}, 3-SD upper limit at {e:.1f} expected {limit:.2%}"
+        for o, n, e, r, d, rate, peer, limit in zip(judged["count"], judged["size"], judged["expected"], ratio, judged["diagnoses"],
+                                                    flags["statistic"], flags["peer_rate"], flags["limit"])
     ]
     return flags
