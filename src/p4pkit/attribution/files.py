@@ -9,8 +9,6 @@ failed run leaves nothing behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from p4pkit.atomic import replacing
 from p4pkit.attribution import RULES, attribute
 from p4pkit.data import open_data
 from p4pkit.errors import UserError
@@ -50,15 +49,8 @@ def attribute_files(
     period = Period.parse(period) if isinstance(period, str) else period
     with open_data(data, engine, spark_url) as store:
         table = attribute(store, rule, period, **parameters)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with replacing(out) as scratch:
         writer(table, scratch)
-        os.replace(scratch, out)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
     return table
 
 

@@ -11,14 +11,13 @@ Adapters in `cms/` use these helpers to map columns; formulas stay in `programs/
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from p4pkit.atomic import replacing
 from p4pkit.errors import Problem, UserError
 
 # Words CMS writes where a value is missing, suppressed or does not apply.
@@ -124,15 +123,7 @@ def write_csv_atomically(frame: pd.DataFrame, out_dir: str | Path, name: str) ->
 
     The CSV is written to a temporary file in the same folder and then renamed into place.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / name
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            frame.to_csv(stream, index=False)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    target = Path(out_dir) / name
+    with replacing(target) as scratch, scratch.open("w", newline="", encoding="utf-8") as stream:
+        frame.to_csv(stream, index=False)
     return target

@@ -8,13 +8,12 @@ measures and the attribution stay two steps that a user can check apart.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from p4pkit.atomic import replacing
 from p4pkit.attribution.files import read_attribution
 from p4pkit.data import open_data
 from p4pkit.measures.runner import resolve_measures, run_measures
@@ -24,14 +23,8 @@ from p4pkit.progress import Progress, quiet
 
 
 def _write_atomically(table: pa.Table, path: Path) -> None:
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with replacing(path) as scratch:
         pq.write_table(table, scratch)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 def run_measure_files(

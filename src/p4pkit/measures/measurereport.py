@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from p4pkit.atomic import replacing
 from p4pkit.measures.definition import Measure
 from p4pkit.measures.library import LIBRARY
 
@@ -188,16 +187,9 @@ def summary_reports(
 def write_ndjson(reports: Iterable[dict], path: str | Path) -> Path:
     """Write reports one per line (bulk-data NDJSON), atomically: a crash leaves no partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for report in reports:
-                out.write(json.dumps(report, separators=(",", ":")) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replacing(path) as scratch, scratch.open("w", encoding="utf-8") as out:
+        for report in reports:
+            out.write(json.dumps(report, separators=(",", ":")) + "\n")
     return path
 
 
