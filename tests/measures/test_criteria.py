@@ -30,7 +30,7 @@ PATIENTS = [(p, "1960-06-15", "female") for p in "abcdefgh"]
 
 def met(store, criterion) -> set[str]:
     ctx = CompileContext(store, PERIOD)
-    return set(store.backend.to_pyarrow(criterion.evidence(ctx))["patient_id"].to_pylist())
+    return set(store.backend.to_pyarrow(criterion.members(ctx))["patient_id"].to_pylist())
 
 
 def observation(patient: str, start: str, end: str | None = None, **extra) -> dict:

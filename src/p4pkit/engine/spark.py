@@ -11,6 +11,10 @@ Settings that make Spark agree with DuckDB, so the same Ibis expression gives th
 both engines: the session time zone is UTC (DuckDB stores naive timestamps; Spark would otherwise
 shift them by the JVM's zone when converting to dates), ANSI mode is on (integer overflow and bad
 casts fail as in DuckDB instead of turning into nulls), and Arrow carries results to Python.
+Constraint propagation (an optimisation that infers filters from every operator's constraints) is
+off: Spark 4.0.x fails with "key not found: patient_id#N" when it rewrites the constraints of a
+union of two locally checkpointed relations (`Store.materialise`), which the measure runner's
+`or` of two `and`s is (CMS165's frailty exclusion); results do not depend on it.
 Shuffle partitions default to twice the cores for local mode only: Spark's default of 200 is tuned
 for clusters and makes small local jobs spend most of their time scheduling empty tasks.
 """
@@ -25,6 +29,7 @@ _SQL_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.constraintPropagation.enabled": "false",
 }
 _LOCAL_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
 _remote_sessions: dict = {}

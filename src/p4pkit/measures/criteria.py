@@ -1,9 +1,17 @@
 """Criteria: the typed building blocks of a measure, each compiled to an Ibis "evidence" table.
 
-A criterion compiles to rows (patient_id, event_id, event_date): every patient who meets it, with
-the events that show it (event_id is null for facts about the patient, such as age). "Patient meets
-the criterion" is "patient has a row", so `and`/`or`/`not` are set operations (semi/anti joins and
-unions) that any Ibis backend runs, and the evidence comes for free.
+A criterion has two views, both Ibis tables any backend runs:
+
+- `members(ctx)`: the patients who meet it, one `patient_id` per row. Population flags need only
+  this, so `and`/`or`/`not` are set operations on patient sets (semi joins, distinct unions, anti
+  joins) and never copy their parts' event rows.
+- `evidence_for(ctx, patients)`: rows (patient_id, event_id, event_date), the events that show the
+  criterion for the given patients among its members. The runner asks for it only for each
+  patient's decisive population, so evidence is gathered once, at the end, for the rows reported.
+
+A leaf criterion (one timed source and a test on its rows) compiles its evidence for everyone
+(`compile`, computed once per run) and its members are the patients in that evidence; a fact about
+the patient (age, sex, `not`) has members but no events, so no evidence.
 
 The timing relations are the eCQM (CQL) interval operators at day precision, on closed intervals
 [start_date, end_date] (CQL "Interval[...]" with "day of"):
@@ -35,14 +43,26 @@ class Source(Protocol):
 
 
 class Criterion:
-    """Base of every building block. `evidence(ctx)` is cached per context, so a block shared by
-    several measures (hospice, frailty) compiles once per run."""
+    """Base of every building block. The defaults serve a leaf: `compile` gives the evidence rows
+    of every patient who meets it, cached per context (`evidence`), so a block shared by several
+    measures (hospice, frailty) computes once per run; its members and the evidence of chosen
+    patients are read from those rows. Patient facts and and/or/not override `members` and
+    `evidence_for` instead."""
 
     def compile(self, ctx) -> ibis.Table:
         raise NotImplementedError
 
     def evidence(self, ctx) -> ibis.Table:
         return ctx.cached(self, lambda: self.compile(ctx))
+
+    def members(self, ctx) -> ibis.Table:
+        """The patients who meet the criterion (a patient may repeat: callers test membership)."""
+        return self.evidence(ctx).select("patient_id")
+
+    def evidence_for(self, ctx, patients: ibis.Table) -> ibis.Table | None:
+        """Evidence rows of `patients` (a table with `patient_id`) who meet the criterion; None
+        when the criterion never has events."""
+        return self.evidence(ctx).semi_join(patients, "patient_id")
 
     def __and__(self, other: Criterion) -> Criterion:
         return AllOf((self, other))
@@ -58,8 +78,32 @@ def _evidence(table: ibis.Table, date_column: str = "end_date") -> ibis.Table:
     return table.select("patient_id", "event_id", event_date=table[date_column]).cast(EVIDENCE)
 
 
-def _patient_facts(patients: ibis.Table) -> ibis.Table:
-    return patients.select("patient_id", event_id=ibis.null("string"), event_date=ibis.null("date")).cast(EVIDENCE)
+class PatientFact(Criterion):
+    """A criterion about the patient, not their events (age, sex, `not`): `who(ctx)` gives the
+    patients who meet it; it has no evidence events. Not cached: a filter or anti join of the
+    patients table costs less to repeat than to store."""
+
+    def who(self, ctx) -> ibis.Table:
+        raise NotImplementedError
+
+    def members(self, ctx) -> ibis.Table:
+        return self.who(ctx).select("patient_id")
+
+    def evidence_for(self, ctx, patients: ibis.Table) -> None:
+        return None
+
+
+def stacked(tables: list[ibis.Table]) -> ibis.Table:
+    """The union (all rows) of one or more tables of the same columns."""
+    result = tables[0]
+    for table in tables[1:]:
+        result = result.union(table, distinct=False)
+    return result
+
+
+def _evidence_of(parts, ctx, patients: ibis.Table) -> ibis.Table | None:
+    found = [e for e in (part.evidence_for(ctx, patients) for part in parts) if e is not None]
+    return stacked(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -274,7 +318,7 @@ class CumulativeDays(Criterion):
 
 
 @dataclass(frozen=True)
-class AgeAt(Criterion):
+class AgeAt(PatientFact):
     """Age in whole years on an anchor day is within [low, high] (CQL `AgeInYearsAt(date from
     end of "Measurement Period")`: birthdays not yet reached that year do not count)."""
 
@@ -282,25 +326,25 @@ class AgeAt(Criterion):
     high: int = 200
     anchor: Anchor = END
 
-    def compile(self, ctx) -> ibis.Table:
+    def who(self, ctx) -> ibis.Table:
         day = self.anchor.resolve(ctx.period)
         p = ctx.patients
         birthday_pending = (p.birth_date.month() > day.month) | (
             (p.birth_date.month() == day.month) & (p.birth_date.day() > day.day)
         )
         age = day.year - p.birth_date.year() - birthday_pending.cast("int64")
-        return _patient_facts(p.filter((age >= self.low) & (age <= self.high)))
+        return p.filter((age >= self.low) & (age <= self.high))
 
 
 @dataclass(frozen=True)
-class SexIs(Criterion):
+class SexIs(PatientFact):
     """Administrative sex (canonical vocabulary: female, male, other, unknown)."""
 
     sex: str
 
-    def compile(self, ctx) -> ibis.Table:
+    def who(self, ctx) -> ibis.Table:
         p = ctx.patients
-        return _patient_facts(p.filter(p.sex == self.sex))
+        return p.filter(p.sex == self.sex)
 
 
 @dataclass(frozen=True)
@@ -309,12 +353,11 @@ class AnyOf(Criterion):
 
     parts: tuple[Criterion, ...]
 
-    def compile(self, ctx) -> ibis.Table:
-        tables = [part.evidence(ctx) for part in self.parts]
-        result = tables[0]
-        for table in tables[1:]:
-            result = result.union(table, distinct=False)
-        return result
+    def members(self, ctx) -> ibis.Table:
+        return ctx.cached(_Members(self), lambda: stacked([part.members(ctx) for part in self.parts]).distinct())
+
+    def evidence_for(self, ctx, patients: ibis.Table) -> ibis.Table | None:
+        return _evidence_of(self.parts, ctx, patients)
 
 
 @dataclass(frozen=True)
@@ -323,25 +366,34 @@ class AllOf(Criterion):
 
     parts: tuple[Criterion, ...]
 
-    def compile(self, ctx) -> ibis.Table:
-        tables = [part.evidence(ctx) for part in self.parts]
-        everyone = tables[0].select("patient_id")
-        for table in tables[1:]:
-            everyone = everyone.semi_join(table, "patient_id")
-        result = tables[0]
-        for table in tables[1:]:
-            result = result.union(table, distinct=False)
-        return result.semi_join(everyone.distinct(), "patient_id")
+    def members(self, ctx) -> ibis.Table:
+        def build() -> ibis.Table:
+            everyone = self.parts[0].members(ctx)
+            for part in self.parts[1:]:
+                everyone = everyone.semi_join(part.members(ctx), "patient_id")
+            return everyone.distinct()
+
+        return ctx.cached(_Members(self), build)
+
+    def evidence_for(self, ctx, patients: ibis.Table) -> ibis.Table | None:
+        return _evidence_of(self.parts, ctx, patients.semi_join(self.members(ctx), "patient_id"))
 
 
 @dataclass(frozen=True)
-class Not(Criterion):
+class Not(PatientFact):
     """Does not meet the part (CQL `not exists`)."""
 
     part: Criterion
 
-    def compile(self, ctx) -> ibis.Table:
-        return _patient_facts(ctx.patients.anti_join(self.part.evidence(ctx), "patient_id"))
+    def who(self, ctx) -> ibis.Table:
+        return ctx.patients.anti_join(self.part.members(ctx), "patient_id")
+
+
+@dataclass(frozen=True)
+class _Members:
+    """Cache key of a composite criterion's patient set (see `AnyOf`, `AllOf`)."""
+
+    criterion: Criterion
 
 
 @dataclass(frozen=True)

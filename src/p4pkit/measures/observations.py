@@ -20,7 +20,7 @@ from typing import Protocol
 
 import ibis
 
-from p4pkit.measures.criteria import EVIDENCE, Criterion, Timed
+from p4pkit.measures.criteria import PatientFact, Timed
 from p4pkit.measures.sources import OPEN_END
 
 VALUES = ibis.schema({"patient_id": "string", "value": "float64"})
@@ -122,14 +122,13 @@ class AllowedAmounts:
 
 
 @dataclass(frozen=True)
-class Observed(Criterion):
+class Observed(PatientFact):
     """The patient's observation is at least `minimum` (e.g. at least one member-month: the
     population of a per-member rate)."""
 
     observation: Observation
     minimum: float = 1.0
 
-    def compile(self, ctx) -> ibis.Table:
+    def who(self, ctx) -> ibis.Table:
         values = observed(self.observation, ctx)
-        met = values.filter(values.value >= self.minimum)
-        return met.select("patient_id", event_id=ibis.null("string"), event_date=ibis.null("date")).cast(EVIDENCE)
+        return values.filter(values.value >= self.minimum)

@@ -25,7 +25,7 @@ import ibis
 import pyarrow as pa
 
 from p4pkit.errors import UserError
-from p4pkit.measures.criteria import Criterion
+from p4pkit.measures.criteria import EVIDENCE, Criterion, stacked
 from p4pkit.measures.definition import Group, Measure
 from p4pkit.measures.observations import Observation, observed
 from p4pkit.measures.timing import Period
@@ -128,7 +128,7 @@ class CompileContext:
 
 
 def _member(table: ibis.Table, criterion: Criterion, ctx: CompileContext) -> ibis.Value:
-    return table.patient_id.isin(criterion.evidence(ctx).patient_id)
+    return table.patient_id.isin(criterion.members(ctx).patient_id)
 
 
 def _first_reason(table: ibis.Table, reasoned, ctx: CompileContext) -> ibis.Value:
@@ -148,7 +148,7 @@ def _with_observation(table: ibis.Table, observation: Observation | None, name: 
 
 def _group_results(measure: Measure, index: int, group: Group, ctx: CompileContext) -> ibis.Table:
     """Population flags, reasons and evidence for one group (rows: its initial population)."""
-    ip = ctx.patients.select("patient_id").semi_join(group.initial_population.evidence(ctx), "patient_id")
+    ip = ctx.patients.select("patient_id").semi_join(group.initial_population.members(ctx), "patient_id")
     den = _member(ip, group.denominator, ctx) if group.denominator is not None else ibis.literal(True)
     flags = ip.mutate(den=den)
     flags = flags.mutate(excl_reason=ibis.ifelse(flags.den, _first_reason(flags, group.exclusions, ctx), None))
@@ -163,14 +163,19 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
             (flags.excl, "exclusion"), (flags.num, "numerator"), (flags.exc, "exception"), else_="initial_population"
         )
     )
+    # The flags are read once per role below and again for the output: computed once.
+    flags = ctx.cached((measure.id, index, "flags"), lambda computed=flags: computed)
     roles = [("initial_population", group.initial_population), ("numerator", group.numerator)]
     roles += [("exclusion", r.criterion) for r in group.exclusions] + [("exception", r.criterion) for r in group.exceptions]
-    evidence = None
+    found = []
     for role, criterion in roles:
-        tagged = criterion.evidence(ctx).mutate(role=ibis.literal(role))
-        evidence = tagged if evidence is None else evidence.union(tagged, distinct=False)
-    decisive = flags.select(d_patient=flags.patient_id, d_role=flags.decisive)
-    kept = evidence.join(decisive, [evidence.patient_id == decisive.d_patient, evidence.role == decisive.d_role])
+        decided = flags.filter(flags.decisive == role).select("patient_id")
+        rows = criterion.evidence_for(ctx, decided)
+        if rows is not None:
+            found.append(rows)
+    if not found:  # every population is a fact about the patient (age, enrollment): no events
+        found.append(ctx.patients.select("patient_id", event_id=ibis.null("string"), event_date=ibis.null("date")).cast(EVIDENCE).limit(0))
+    kept = stacked(found)
     kept = kept.filter(kept.event_id.notnull()).select("patient_id", "event_id", "event_date").distinct()
     # Evidence in (date, id) order: sorting collected (date, id) structs instead of an ordered
     # collect, which Spark cannot compile; both engines order structs field by field.

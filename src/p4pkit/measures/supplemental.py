@@ -62,7 +62,7 @@ def with_supplemental(store: Store, results: pa.Table, measures: Iterable[Measur
         strata = []
         for measure_id, index in sorted({(r["measure_id"], r["group_index"]) for r in results.select(["measure_id", "group_index"]).to_pylist()}):
             for name, criterion in known[measure_id].groups[index].stratifiers:
-                met = criterion.evidence(ctx).select(t_patient="patient_id").distinct()
+                met = criterion.members(ctx).select(t_patient="patient_id").distinct()
                 strata.append(met.mutate(t_measure=ibis.literal(measure_id), t_group=ibis.literal(index, "int32"), stratum=ibis.literal(name)))
         if strata:
             table = strata[0]

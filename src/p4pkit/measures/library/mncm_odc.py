@@ -40,7 +40,6 @@ from p4pkit.measures.blocks import (
     vs,
 )
 from p4pkit.measures.criteria import (
-    EVIDENCE,
     AgeAt,
     AllOf,
     AnyOf,
@@ -50,6 +49,7 @@ from p4pkit.measures.criteria import (
     MostRecent,
     Not,
     NotDone,
+    PatientFact,
     Timed,
 )
 from p4pkit.measures.definition import Group, Measure, Reasoned
@@ -95,13 +95,12 @@ def _on(drugs: tuple[Code, ...]) -> Criterion:
 
 
 @dataclass(frozen=True)
-class DiedInPeriod(Criterion):
+class DiedInPeriod(PatientFact):
     """The patient's death date falls on or before the end of the period."""
 
-    def compile(self, ctx) -> ibis.Table:
+    def who(self, ctx) -> ibis.Table:
         p = ctx.patients
-        dead = p.filter(p.death_date.notnull() & (p.death_date <= ibis.date(ctx.period.end)))
-        return dead.select("patient_id", event_id=ibis.null("string"), event_date=dead.death_date).cast(EVIDENCE)
+        return p.filter(p.death_date.notnull() & (p.death_date <= ibis.date(ctx.period.end)))
 
 
 HAS_IVD = Exists(Timed(conditions(codes=ISCHEMIC_VASCULAR_DISEASE), "overlaps", PERIOD_AND_YEAR_BEFORE))
