@@ -11,6 +11,7 @@ import pytest
 from p4pkit.measures.timing import Period
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
+from p4pkit.safeguards import coding
 from p4pkit.safeguards.coding import _age_band, coding_intensity_flags, indirectly_standardised, new_diagnosis_strata, standardised_flags
 from p4pkit.store import Store
 
@@ -43,27 +44,33 @@ def test_age_band_counts_the_boundaries_reached_by_birth_date():
     assert bands["band"].tolist() == [0, 1, 0, 7, 7]
 
 
-@pytest.fixture(scope="module")
-def store():
-    patients, births, lists, events = [], [], [], []
-    for practice, (n, born, coded) in LISTS.items():
+def world(groups: list[tuple[str, int, date, str, int, int]]) -> Store:
+    """Practice lists from groups (practice, patients, birth date, sex, deprivation quintile, patients
+    coded): everyone registered since 2015, the first `coded` of each group with an unbacked new
+    diagnosis (COPD, J44.9) in the window."""
+    patients, lists, events = [], [], []
+    for practice, n, born, sex, quintile, coded in groups:
         for i in range(n):
-            pid = f"{practice}-{i:03d}"
-            patients.append(pid)
-            births.append(born)
+            pid = f"P{len(patients)}"
+            patients.append({"patient_id": pid, "birth_date": born, "sex": sex, "deprivation_quintile": quintile})
             lists.append({"enrollment_id": f"L-{pid}", "patient_id": pid, "kind": "practice_list", "organization_id": practice,
                           "start_date": date(2015, 1, 1), "end_date": None, "end_reason": None})
             if i < coded:
                 events.append({"event_id": f"E{len(events)}", "patient_id": pid, "kind": "condition", "code_system": codes.ICD10CM,
                                "code": "J44.9", "start": datetime(2024, 9, 1), "value_num": None, "negated": False})
-    with Store() as s:
-        s.replace_tables({
-            "organizations": conform("organizations", {"organization_id": list(LISTS), "name": list(LISTS), "kind": ["practice"] * len(LISTS)}),
-            "patients": conform("patients", {"patient_id": patients, "birth_date": births, "sex": ["female"] * len(patients),
-                                             "deprivation_quintile": [3] * len(patients)}),
-            "enrollments": conform("enrollments", {k: [row[k] for row in lists] for k in lists[0]}),
-            "events": conform("events", {k: [row[k] for row in events] for k in events[0]}),
-        })
+    practices = list(dict.fromkeys(g[0] for g in groups))
+    store = Store()
+    store.replace_tables({
+        "organizations": conform("organizations", {"organization_id": practices, "name": practices, "kind": ["practice"] * len(practices)}),
+        **{name: conform(name, {k: [row[k] for row in rows] for k in rows[0]})
+           for name, rows in (("patients", patients), ("enrollments", lists), ("events", events))},
+    })
+    return store
+
+
+@pytest.fixture(scope="module")
+def store():
+    with world([(practice, n, born, "female", 3, coded) for practice, (n, born, coded) in LISTS.items()]) as s:
         yield s
 
 
@@ -98,3 +105,35 @@ def test_without_standardisation_the_old_lists_would_be_flagged(store):
     assert flagged[["O1", "O2", "G"]].all() and not flagged[["Y1", "Y2", "Y3", "Y4"]].any()
     nobody = pd.concat([counts, pd.DataFrame([{"entity_id": "Z", "size": 50, "count": 0, "diagnoses": 0, "expected": 0.0}])])
     assert "Z" not in set(standardised_flags(nobody, WINDOW)["entity_id"])
+
+
+# Same ages, different sex and deprivation mix, every practice coding honestly at its stratum's rate:
+# female quintile 1 at 2%, male quintile 1 and female quintile 5 at 10%.
+MIX = [("F1", 400, YOUNG, "female", 1, 8), ("F2", 400, YOUNG, "female", 1, 8), ("F3", 400, YOUNG, "female", 1, 8),
+       ("M", 400, YOUNG, "male", 1, 40), ("D", 400, YOUNG, "female", 5, 40)]
+
+
+@pytest.fixture(scope="module")
+def mix_store():
+    with world(MIX) as s:
+        yield s
+
+
+def test_sex_and_deprivation_mix_is_standardised_away(mix_store):
+    """Each practice is expected exactly what it coded: the male list at the male rate (400 x 10%),
+    the deprived list at the deprived rate (400 x 10%), the others at 400 x 2%."""
+    counts = indirectly_standardised(new_diagnosis_strata(mix_store, WINDOW)).set_index("entity_id")
+    assert counts["expected"].to_dict() == pytest.approx({"D": 40.0, "F1": 8.0, "F2": 8.0, "F3": 8.0, "M": 40.0})
+    assert not coding_intensity_flags(mix_store, WINDOW)["flagged"].any()
+
+
+@pytest.mark.parametrize(("left_out", "wronged"), [("sex", "M"), ("deprivation", "D")])
+def test_leaving_sex_or_deprivation_out_of_the_strata_flags_an_honest_list(mix_store, monkeypatch, left_out, wronged):
+    """Without sex, quintile 1 pools F1-F3 with M: (3 x 8 + 40) of 1,600 = 4%, so M expects 16 and
+    its 40 is flagged; without deprivation the female stratum pools F1-F3 with D, likewise."""
+    monkeypatch.setattr(coding, "STRATA", tuple(k for k in coding.STRATA if k != left_out))
+    counts = indirectly_standardised(new_diagnosis_strata(mix_store, WINDOW)).set_index("entity_id")
+    assert counts.loc[wronged, "expected"] == pytest.approx(16.0)
+    assert counts.loc["F1", "expected"] == pytest.approx(16.0)
+    flags = standardised_flags(counts.reset_index(), WINDOW)
+    assert set(flags.loc[flags["flagged"], "entity_id"]) == {wronged}

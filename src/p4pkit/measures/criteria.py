@@ -32,7 +32,7 @@ from typing import Protocol
 import ibis
 
 from p4pkit.measures.sources import Events, coded
-from p4pkit.measures.timing import END, MEASUREMENT_PERIOD, Anchor, Window
+from p4pkit.measures.timing import END, MEASUREMENT_PERIOD, Anchor, Window, age_in_years_at
 
 EVIDENCE = ibis.schema({"patient_id": "string", "event_id": "string", "event_date": "date"})
 RELATIONS = ("during", "overlaps", "starts_during", "ends_during", "starts_by", "ends_by")
@@ -327,12 +327,8 @@ class AgeAt(PatientFact):
     anchor: Anchor = END
 
     def who(self, ctx) -> ibis.Table:
-        day = self.anchor.resolve(ctx.period)
         p = ctx.patients
-        birthday_pending = (p.birth_date.month() > day.month) | (
-            (p.birth_date.month() == day.month) & (p.birth_date.day() > day.day)
-        )
-        age = day.year - p.birth_date.year() - birthday_pending.cast("int64")
+        age = age_in_years_at(p.birth_date, self.anchor.resolve(ctx.period))
         return p.filter((age >= self.low) & (age <= self.high))
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from p4pkit.measures.definition import SUPPLEMENTAL, Measure
 from p4pkit.measures.runner import CompileContext
-from p4pkit.measures.timing import Period
+from p4pkit.measures.timing import Period, age_in_years_at
 from p4pkit.store import Store
 
 # Age bands (years at the end of the period, lower bound inclusive); 65 and 75 match Medicare
@@ -25,8 +25,7 @@ AGE_BANDS = ((0, "0-17"), (18, "18-44"), (45, "45-64"), (65, "65-74"), (75, "75+
 
 
 def _age_band(birth: ibis.Value, on: date) -> ibis.Value:
-    pending = (birth.month() > on.month) | ((birth.month() == on.month) & (birth.day() > on.day))
-    age = on.year - birth.year() - pending.cast("int64")
+    age = age_in_years_at(birth, on)
     return ibis.cases(*[(age >= low, label) for low, label in reversed(AGE_BANDS)], else_=ibis.null("string"))
 
 

@@ -4,6 +4,9 @@ eCQM timing phrases ("during day of", "overlaps day of", "ends on or before end 
 before the measurement period", "October 1 two years prior") compare days, so windows resolve to
 closed intervals of `datetime.date` in Python before any query is built. The engines then only see
 date literals, which keeps the compiled expressions portable across backends.
+
+An age is calendar arithmetic too: `age_in_years_at` is shared by measure criteria, supplemental
+data and the coding-intensity strata so that they agree on when a birthday counts.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
+
+import ibis
 
 from p4pkit.errors import UserError
 
@@ -49,6 +54,16 @@ def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
     month += 1
     clamped = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
     return date.fromordinal(clamped.toordinal() + days)
+
+
+def age_in_years_at(birth_date: ibis.DateValue, day: date) -> ibis.IntegerValue:
+    """Age in whole years on `day` of a patient born on `birth_date` (CQL `AgeInYearsAt`): the
+    difference of the years, less one while that year's birthday is still to come. A 29 February
+    birthday comes on 1 March in a year without one (on 28 February the patient is still the younger
+    age). Only year/month/day parts compared with a Python day, which every engine reads alike; a
+    null birth date gives a null age."""
+    birthday_pending = (birth_date.month() > day.month) | ((birth_date.month() == day.month) & (birth_date.day() > day.day))
+    return day.year - birth_date.year() - birthday_pending.cast("int64")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from datetime import date
 import ibis
 import pandas as pd
 
-from p4pkit.measures.timing import Period
+from p4pkit.measures.timing import Period, age_in_years_at
 from p4pkit.model import codes
 from p4pkit.safeguards.deselection import registered_on
 from p4pkit.safeguards.funnel import funnel_flags
@@ -74,17 +74,10 @@ def _supported(events: ibis.Table, until: ibis.Value) -> ibis.Table:
 
 def _age_band(birth_date: ibis.Value, on: date) -> ibis.Value:
     """Index of the age band (`AGE_BANDS`) a patient born on `birth_date` is in on `on`: the number of
-    band boundaries they have reached, counted by birth date so that it runs the same on every engine."""
-    reached = [(birth_date <= _years_before(on, age)).cast("int64") for age in AGE_BANDS]
+    band boundaries their age has reached (-1 when the birth date is unknown)."""
+    age = age_in_years_at(birth_date, on)
+    reached = [(age >= low).cast("int64") for low in AGE_BANDS]
     return sum(reached[1:], reached[0]).fill_null(-1)
-
-
-def _years_before(day: date, years: int) -> date:
-    """`day` moved back `years` years (29 February to 28 February)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
 
 
 def new_diagnosis_strata(store: Store, window: Period) -> pd.DataFrame:
