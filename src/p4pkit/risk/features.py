@@ -30,6 +30,7 @@ import ibis
 import pandas as pd
 
 from p4pkit.errors import UserError
+from p4pkit.measures.timing import age_in_years_at
 from p4pkit.model import codes
 from p4pkit.store import Store
 
@@ -74,12 +75,7 @@ def patient_features(store: Store, period_end: dt.date, patient_ids: list[str] |
     grouped = conditions.mutate(group=_group_of(conditions.code.substr(0, 3).upper())).filter(lambda t: t.group.notnull())
     counts = grouped.group_by("patient_id").aggregate(comorbidities=grouped.group.nunique())
     joined = patients.left_join(counts, "patient_id")
-    age = (end.year() - joined.birth_date.year()) - ibis.ifelse(
-        (end.month() < joined.birth_date.month())
-        | ((end.month() == joined.birth_date.month()) & (end.day() < joined.birth_date.day())),
-        1,
-        0,
-    )
+    age = age_in_years_at(joined.birth_date, period_end)
     table = joined.select(
         patient_id=joined.patient_id,
         age=age,

