@@ -30,8 +30,13 @@ def test_two_by_two_by_hand():
 
 
 def test_fixed_effects_give_the_same_estimate_on_a_balanced_panel():
-    result = difference_in_differences(two_by_two(), "y", "treated", "post", "entity", fixed_effects=("entity", "post")).iloc[0]
+    result = difference_in_differences(two_by_two(), "y", "treated", "post", "entity", absorb="entity").iloc[0]
     assert result["estimate"] == pytest.approx(3.0)
+
+
+def test_period_effects_need_an_absorbed_effect():
+    with pytest.raises(ValueError, match="give `absorb`"):
+        difference_in_differences(two_by_two(), "y", "treated", "post", "entity", period="post")
 
 
 def panel(effect: float, pre_trend: float = 0.0, seed: int = 0) -> pd.DataFrame:
@@ -46,7 +51,7 @@ def panel(effect: float, pre_trend: float = 0.0, seed: int = 0) -> pd.DataFrame:
 
 
 def test_recovers_a_planted_effect_with_a_covering_interval():
-    result = difference_in_differences(panel(-0.5), "y", "treated", "post", "entity", fixed_effects=("entity", "quarter")).iloc[0]
+    result = difference_in_differences(panel(-0.5), "y", "treated", "post", "entity", absorb="entity", period="quarter").iloc[0]
     assert result["lower"] <= -0.5 <= result["upper"]
     assert result["upper"] < 0
 
@@ -89,7 +94,7 @@ def test_absorbed_entity_effects_equal_the_dummy_regression():
     groups = pd.factorize(data["entity"])[0]
     dummies = smf.ols("y ~ treated_x_post + C(entity) + C(quarter)", data=data).fit(
         cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
-    result = difference_in_differences(data, "y", "treated", "post", "entity", fixed_effects=("entity", "quarter")).iloc[0]
+    result = difference_in_differences(data, "y", "treated", "post", "entity", absorb="entity", period="quarter").iloc[0]
     assert result["estimate"] == pytest.approx(dummies.params["treated_x_post"], rel=1e-9)
     assert result["std_error"] == pytest.approx(dummies.bse["treated_x_post"], rel=1e-9)
     assert result["lower"] == pytest.approx(dummies.conf_int().loc["treated_x_post", 0], rel=1e-9)

@@ -30,10 +30,10 @@ def test_patient_fixed_effects_ignore_a_deselected_patient():
     # n_before x n_after / n (the spread of `post` within it): 1 for the balanced ones, 2/3 for T1.
     # Participants' weighted change (1 x 0 + 2/3 x -5) / (5/3) = -2, controls' +1: DiD -3, of which
     # -2 is T1's lost severe patient.
-    practice = difference_in_differences(panel, "y", "treated", "post", "practice", fixed_effects=("practice", "post"))
+    practice = difference_in_differences(panel, "y", "treated", "post", "practice", absorb="practice")
     assert practice["estimate"].iloc[0] == pytest.approx(-3.0)
     # Each patient against themself: every participant who stayed changed by 0, every control by +1.
-    patient = difference_in_differences(panel, "y", "treated", "post", "practice", fixed_effects=("patient", "post"))
+    patient = difference_in_differences(panel, "y", "treated", "post", "practice", absorb="patient")
     assert patient["estimate"].iloc[0] == pytest.approx(-1.0)
     assert patient["clusters"].iloc[0] == 4
 

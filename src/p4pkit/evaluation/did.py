@@ -8,8 +8,9 @@ regression form (Angrist and Pischke, *Mostly Harmless Econometrics*, 2009, sect
     y_it = a + b treated_i + c post_t + d (treated_i x post_t) + e_it,
 
 where d is the difference in differences: (mean treated post - mean treated pre) - (mean control
-post - mean control pre). With `fixed_effects`, entity and period dummies replace `treated` and
-`post` (the two-way fixed-effects form). Outcomes of patients in one entity move together, so
+post - mean control pre). With `absorb`, a fixed effect per level of that column (the entity, or
+patients nested in it) replaces `treated`, and a dummy per `period` replaces `post` (the two-way
+fixed-effects form). Outcomes of patients in one entity move together, so
 standard errors are clustered by entity and intervals use Student's t with G - 1 degrees of freedom
 for G clusters (Cameron and Miller, "A practitioner's guide to cluster-robust inference", J Human
 Resources 2015;50:317-372).
@@ -32,6 +33,12 @@ program (the reference, fixed at zero), with period fixed effects and fixed effe
 or, with `absorb`, another column such as the patient. The pre-program
 coefficients should be near zero if the two groups were on parallel paths; `event_study` reports a
 joint Wald test that they all are (the pre-trend check), F with (q, G - 1) degrees of freedom.
+
+One vocabulary for both functions: `cluster` is the column the errors are clustered by, `absorb`
+the column whose fixed effects are absorbed by demeaning (the name Stata's `areg` and `reghdfe` and
+linearmodels' `AbsorbingLS` give it), and `period` the time column that gets a dummy per level. The
+two kinds of effect are fitted differently (one demeaned away, thousands of levels; the other a few
+estimated dummies), so each gets its own argument, named the same in both functions.
 """
 
 from __future__ import annotations
@@ -115,21 +122,26 @@ def difference_in_differences(
     post: str,
     cluster: str,
     *,
-    fixed_effects: tuple[str, str] | None = None,
+    absorb: str | None = None,
+    period: str | None = None,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """One-row table: the DiD estimate with its cluster-robust standard error, interval and p-value.
 
-    `treated` and `post` are 0/1 (or boolean) columns; `cluster` names the entity column; with
-    `fixed_effects=(entity, period)` the model uses entity and period fixed effects instead of the
-    main effects. Rows with a missing value in any used column are dropped.
+    `treated` and `post` are 0/1 (or boolean) columns; `cluster` names the entity column. Without
+    `absorb` the model has the main effects of `treated` and `post`. With `absorb` (the entity, or
+    a column nested in it such as the patient) it has fixed effects for that column and for
+    `period` (default `post`: before and after) instead, as `event_study` has. Rows with a missing
+    value in any used column are dropped.
     """
-    data = _prepared(frame, outcome, [treated, post, cluster, *(fixed_effects or ())])
+    if period is not None and absorb is None:
+        raise ValueError("period fixed effects come with absorbed ones: give `absorb` (the entity or the patient) too")
+    period = period or post
+    data = _prepared(frame, outcome, [treated, post, cluster, *((absorb, period) if absorb else ())])
     interaction = pd.DataFrame({INTERACTION: data[treated].astype(float) * data[post].astype(float)})
-    if fixed_effects:
-        entity, period = fixed_effects
+    if absorb:
         design = pd.concat([interaction, _period_dummies(data[period])], axis=1)
-        fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[entity].to_numpy())
+        fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy(), absorb=data[absorb].to_numpy())
     else:
         design = pd.DataFrame({"const": 1.0, "_treated": data[treated].astype(float), "_post": data[post].astype(float)}).join(interaction)
         fit = _fit(data["_y"].to_numpy(), design, data[cluster].to_numpy())
@@ -165,7 +177,7 @@ def event_study(
     period the program runs. Period fixed effects, and fixed effects for `absorb` (default the
     entity, `cluster`); clustered errors as in `difference_in_differences`. Pass a patient column
     as `absorb` (patients nested in the clustered entities) to compare each patient with themself,
-    as the DiD with `fixed_effects=(patient, period)` does: the pre-trend test then cannot be moved
+    as the DiD with `absorb=patient, period=period` does: the pre-trend test then cannot be moved
     by a change in who is measured, only by a change in the same patients' readings.
     """
     absorb = absorb or cluster
