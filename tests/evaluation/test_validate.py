@@ -5,6 +5,9 @@ figures. The default world's figures are in docs/validity.md."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import pytest
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 
 from p4pkit.cli import app
 from p4pkit.errors import UserError
+from p4pkit.evaluation import validate
 from p4pkit.evaluation.validate import false_flag_summary, interval_coverage, report_json, validity_report, write_report
 
 TARGETS = {
@@ -115,6 +119,14 @@ def test_too_small_a_world_is_a_user_error():
     assert "too small" in result.output
 
 
+def test_a_negative_seed_is_a_user_error_before_any_world_is_built(monkeypatch):
+    monkeypatch.setattr(validate, "_one_world", lambda *arguments: pytest.fail("a world was built"))
+    with pytest.raises(UserError, match="--seed -1: a seed is a whole number, 0 or more"):
+        validity_report(5_000, [1, -1], jobs=2)
+    result = CliRunner().invoke(app, ["validate", "--patients", "5000", "--seed", "1", "--seed", "-1"])
+    assert result.exit_code == 2 and "a seed is a whole number" in result.output
+
+
 def test_seeds_run_in_worker_processes_give_the_same_report(report):
     steps = []
     parallel = validity_report(10_000, [2], mean_list_size=250, outcome_measures={"CMS165": True},
@@ -122,3 +134,71 @@ def test_seeds_run_in_worker_processes_give_the_same_report(report):
     assert steps == [("1 seed(s), 1 at a time", 0, 1), ("seed 2 done", 1, 1)]
     assert parallel["quality"] == report["quality"]
     assert parallel["detection"] == report["detection"]
+
+
+def _stub_world(calls: list):
+    """A stand-in for `_one_world` that records its call and returns one world's tables in the
+    shape the summaries need (each world's practice count is 10 x its seed, to see the order)."""
+    def one_world(patients, seed, mean_list_size, outcome_measures, process_measures):
+        calls.append(("world", patients, seed, mean_list_size))
+        figures = dict.fromkeys(validate.FIGURES, 0.5)
+        tables = {
+            "quality": pd.DataFrame([{"measure": "CMS165", "kind": "outcome", "method": m, **figures} for m in ("raw", "adjusted", "shrunken")]),
+            "detection": pd.DataFrame([{"check": "exception_reporting", "behaviour": "exception_reporting", "planted": 2, "flagged": 2, "hits": 2}]),
+            "false_flags": pd.DataFrame([{"check": "exception_reporting", "entities": 40, "flagged": 0}]),
+            "program_effect": pd.DataFrame([{"outcome": "HbA1c", "covers_planted": True}]),
+            "practices": pd.DataFrame({"practices": [10 * seed]}),
+        }
+        return {name: table.assign(seed=seed) for name, table in tables.items()}
+    return one_world
+
+
+def test_one_seed_at_a_time_reports_each_seed_as_it_starts(monkeypatch):
+    """jobs=1 runs in this process: progress says 'seed s' with the seeds done so far just before
+    each seed's worlds are built, then 'seeds done'; the worlds are kept in the order of the seeds."""
+    calls = []
+    monkeypatch.setattr(validate, "_one_world", _stub_world(calls))
+    report = validity_report(5_000, [3, 1, 2], mean_list_size=250, on_progress=lambda *step: calls.append(("progress", *step)))
+    assert calls == [
+        ("progress", "seed 3", 0, 3), ("world", 5_000, 3, 250),
+        ("progress", "seed 1", 1, 3), ("world", 5_000, 1, 250),
+        ("progress", "seed 2", 2, 3), ("world", 5_000, 2, 250),
+        ("progress", "seeds done", 3, 3),
+    ]
+    assert report["world"]["seeds"] == [3, 1, 2] and report["world"]["practices"] == [30, 10, 20]
+
+
+def _fail_seed_99_else_wait(patients, seed, mean_list_size, outcome_measures, process_measures):
+    """A worker's world: seed 99 fails at once, the others take a second."""
+    if seed == 99:
+        raise RuntimeError("world 99 could not be built")
+    time.sleep(1)
+    return {}
+
+
+def test_a_failing_seed_in_a_worker_cancels_the_queued_seeds_and_reaches_the_caller(monkeypatch):
+    """With jobs > 1 the first failure is raised to the caller (the worker's own error), seeds not
+    yet started are cancelled, and nothing after the start is reported as done. Workers are spawned
+    in production; here they are forked so that they run the stand-in world above. The pool hands
+    out at most 2 x jobs + 1 seeds before the failure comes back (one running on each worker, a
+    call queue of jobs + 1), so with jobs=2 and seed 99 first, the seventh seed is still queued."""
+    monkeypatch.setattr(validate, "_one_world", _fail_seed_99_else_wait)
+    fork = multiprocessing.get_context("fork")
+    monkeypatch.setattr(validate.multiprocessing, "get_context", lambda method: fork)
+    submitted = {}
+
+    class KeepFutures(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            future = super().submit(fn, *args, **kwargs)
+            submitted[args[1]] = future
+            return future
+
+    monkeypatch.setattr(validate, "ProcessPoolExecutor", KeepFutures)
+    seeds = [99, 1, 2, 3, 4, 5, 6]
+    steps = []
+    with pytest.raises(RuntimeError, match="world 99 could not be built") as failure:
+        validity_report(5_000, seeds, jobs=2, on_progress=lambda *step: steps.append(step))
+    assert submitted[99].exception() is failure.value
+    assert steps == [("7 seed(s), 2 at a time", 0, 7)]
+    cancelled = [seed for seed in seeds if submitted[seed].cancelled()]
+    assert 6 in cancelled and cancelled == seeds[len(seeds) - len(cancelled):], cancelled  # the queued tail, never started

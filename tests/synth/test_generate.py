@@ -67,6 +67,8 @@ def test_a_failed_run_leaves_no_trace(tmp_path, monkeypatch):
         ({"behaviours": ["exception_reporting", "gaming"]}, "unknown behaviour(s): gaming"),
         ({"program_start": date(2030, 1, 1)}, "outside the data"),
         ({"n_patients": 10}, "too few"),
+        ({"seed": -1}, "--seed -1: a seed is a whole number, 0 or more"),
+        ({"seed": 1.5}, "--seed 1.5: a seed is a whole number"),
     ],
 )
 def test_user_mistakes_are_user_errors(tmp_path, kwargs, message):

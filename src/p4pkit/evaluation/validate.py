@@ -56,7 +56,7 @@ from p4pkit.risk.shrinkage import shrink, shrink_normal
 from p4pkit.safeguards.deselection import HBA1C, SYSTOLIC
 from p4pkit.safeguards.gaming import gaming_flags
 from p4pkit.store import Store
-from p4pkit.synth import BEHAVIOURS, generate
+from p4pkit.synth import BEHAVIOURS, check_seed, generate
 from p4pkit.synth.clinical import HBA1C_RANGE, SYSTOLIC_RANGE
 
 PERIOD = Period.parse("2025-01-01:2025-12-31")
@@ -250,7 +250,7 @@ def program_effect_figures(store: Store, truth: Path, params: dict) -> pd.DataFr
     for name, loinc, register, drop, floor in outcomes:
         frame = readings(store, loinc, participants, register)
         planted = planted_on_readings(frame, drop, floor) if drop else 0.0
-        did = difference_in_differences(frame, "value", "treated", "post", "entity_id", fixed_effects=("patient_id", "quarter")).iloc[0]
+        did = difference_in_differences(frame, "value", "treated", "post", "entity_id", absorb="patient_id", period="quarter").iloc[0]
         study = event_study(frame, "value", "treated", "quarter", "2024Q1", "entity_id", absorb="patient_id")
         rows.append({"outcome": name, "latent_drop": -drop, "planted": planted, "estimate": did["estimate"], "lower": did["lower"],
                      "upper": did["upper"], "covers_planted": bool(did["lower"] <= planted <= did["upper"]),
@@ -345,6 +345,8 @@ def validity_report(
                         hint=f"Use at least {MIN_WORLD:,} patients (the default world has {PATIENTS:,}).")
     if not seeds:
         raise UserError("no seeds given for the validity report", hint="Give at least one --seed (the default is 1, 2 and 3).")
+    for seed in seeds:  # before any worker starts: one bad seed would otherwise stop the others midway
+        check_seed(seed)
     arguments = {seed: (patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds}
     if jobs > 1:
         # Workers are spawned, not forked: the CLI's progress bar runs a thread that may hold its

@@ -4,8 +4,8 @@
 targets (`targets.CONDITIONS`). See docs/synthetic.md.
 """
 
-from p4pkit.synth.writer import generate
+from p4pkit.synth.writer import check_seed, generate
 from p4pkit.synth.params import BEHAVIOURS
 from p4pkit.synth.report import prevalence_report
 
-__all__ = ["BEHAVIOURS", "generate", "prevalence_report"]
+__all__ = ["BEHAVIOURS", "check_seed", "generate", "prevalence_report"]

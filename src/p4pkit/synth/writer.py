@@ -51,6 +51,13 @@ def _write_table(table: pa.Table, path: Path, name: str) -> int:
     return table.num_rows
 
 
+def check_seed(seed: int) -> None:
+    """A world's seed seeds numpy's generator, which takes whole numbers from 0 up only: anything
+    else is the user's mistake, said before any work starts."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"--seed {seed}: a seed is a whole number, 0 or more", hint="for example --seed 1")
+
+
 def generate(
     n_patients: int,
     seed: int,
@@ -67,6 +74,7 @@ def generate(
     number of rows written per table. `on_progress(step, done, total)` is called as work advances.
     """
     out = Path(out_dir)
+    check_seed(seed)
     if n_patients < 100:
         raise UserError(f"--patients {n_patients}: too few", hint="ask for at least 100 patients")
     if out.exists() and any(out.iterdir()):
