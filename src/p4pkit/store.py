@@ -57,14 +57,13 @@ class Store:
         self.path = None if path is None else Path(path)
         self._views: dict[str, str] = {}
         if engine == "spark":
-            from p4pkit.engine.spark import is_connect, send_memtables_as_arrow, spark_session
+            from p4pkit.engine.spark import send_memtables_as_arrow, spark_session
 
             self.connection = None
             self._checkpoints: list = []
             self.spark = spark_session(spark_url)
             self.backend = ibis.pyspark.connect(self.spark)
-            if is_connect(self.spark):
-                send_memtables_as_arrow(self.backend, self.spark)
+            send_memtables_as_arrow(self.backend, self.spark)
             self._prefix = f"p4p_{uuid.uuid4().hex[:12]}_"
             if self.path is not None:
                 self.attach_parquet(self.path)

@@ -107,20 +107,15 @@ def _local_session(SparkSession, driver_memory: str):
     return session
 
 
-def is_connect(session) -> bool:
-    """Whether `session` is a Spark Connect client session (rather than a classic one with a JVM)."""
-    return type(session).__module__.startswith("pyspark.sql.connect")
-
-
 def send_memtables_as_arrow(backend, session) -> None:
-    """Make `backend` (Ibis's PySpark backend over a Spark Connect `session`) send in-memory tables
-    to Spark as Arrow.
+    """Make `backend` (Ibis's PySpark backend over `session`) send in-memory tables to Spark as Arrow.
 
     Why: Ibis 12 hands Spark a pandas frame, and under pandas 3 a column of a multi-chunk Arrow
     table (attribution built period by period, say) stays chunked; Spark Connect's pandas
-    serializer then fails ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array").
-    Spark 4 takes Arrow tables directly, so the data go over unchanged, in the schema Ibis would
-    have given them. Classic sessions keep Ibis's own path, which the local parity test covers.
+    serializer then fails ("Cannot convert pyarrow.lib.ChunkedArray to pyarrow.lib.Array"), and a
+    classic session's Arrow conversion fails the same way and falls back, with a warning, to
+    converting row by row. Spark 4 takes Arrow tables directly, so the data go over unchanged, in
+    the schema Ibis would have given them.
     """
     from ibis.backends.pyspark.datatypes import PySparkSchema
 
