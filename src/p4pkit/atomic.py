@@ -1,13 +1,36 @@
 """Files written whole or not at all: a crash or an error leaves the old file (or none), never half
-of the new one. Every output file of a command is written this way."""
+of the new one. Every output file of a command is written this way, and every output folder is
+built in a scratch folder beside it (same file system, so moving it into place is a rename).
+
+Scratch files and folders are made private (`mkstemp`, `mkdtemp`); what is put in place gets the
+permissions a plain `open` or `mkdir` would have given under the user's umask, so an output is as
+readable as any other file the user writes."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from p4pkit.errors import UserError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def scratch_folder(beside: str | Path) -> Path:
+    """A new empty folder beside `beside` to build an output folder in, then rename onto it."""
+    beside = Path(beside)
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".tmp"))
+    folder.chmod(0o777 & ~_umask())
+    return folder
 
 
 @contextmanager
@@ -20,7 +43,34 @@ def replacing(path: str | Path) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(scratch)
+        os.chmod(scratch, 0o666 & ~_umask())
         os.replace(scratch, path)
     except BaseException:
         Path(scratch).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def publishing(folder: str | Path, outputs: Iterable[str]) -> Iterator[Path]:
+    """A scratch folder to write a command's output set (the file names `outputs`) into. When the
+    block ends without error the set in `folder` is replaced: each file written moves in, and a
+    file of the set this run did not write is removed, so a rerun never leaves an earlier run's
+    file beside the new ones. On error `folder` is untouched. Other files in `folder` stay."""
+    folder, outputs = Path(folder), list(outputs)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder} is a file", hint="Give a folder (it is created if missing).")
+    for name in outputs:
+        if (folder / name).is_dir():
+            raise UserError(f"--out {folder} holds a folder named {name}, where this command writes a file",
+                            hint="Move it away or choose another --out.")
+    scratch = scratch_folder(folder)
+    try:
+        yield scratch
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in outputs:
+            if (scratch / name).exists():
+                os.replace(scratch / name, folder / name)
+            else:
+                (folder / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

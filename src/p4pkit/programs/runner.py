@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from p4pkit import __version__
+from p4pkit.atomic import scratch_folder
 from p4pkit.data import open_data
 from p4pkit.engine.spark import connect_address
 from p4pkit.errors import UserError
@@ -129,8 +129,7 @@ def run_program(
         raise UserError(f"{out_dir} already exists", hint="A run folder is never overwritten: choose a new --out.")
     program = load_program(program_path)
     started = dt.datetime.now(dt.UTC)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    scratch = scratch_folder(out_dir)
     try:
         note("loading data")
         with open_data(data, engine, spark_url) as store:

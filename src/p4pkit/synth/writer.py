@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from p4pkit.atomic import scratch_folder
 from p4pkit.errors import UserError
 from p4pkit.model.schemas import TABLES, conform
 from p4pkit.progress import Progress, quiet
@@ -87,8 +87,7 @@ def generate(
         raise UserError(f"--program-start {params.program_start}: outside the data ({params.start} to {params.end})",
                         hint="choose a date inside the generated period")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work = scratch_folder(out)
     try:
         counts = _write_world(params, work, on_progress)
         if out.exists():
