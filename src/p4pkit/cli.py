@@ -177,20 +177,20 @@ def measure_run(
 
     from p4pkit.ingest.fhir import fhir_store
     from p4pkit.measures.files import run_measure_files
-    from p4pkit.measures.measurereport import write_measurereports, write_summary_measurereports
 
-    if (data is None) == (fhir is None) or format not in ("parquet", "measurereport"):
-        raise UserError("give exactly one of --data or --fhir, and --format parquet or measurereport")
+    if (data is None) == (fhir is None):
+        raise UserError("give exactly one of --data (canonical tables or a store) or --fhir (a folder of FHIR resources)")
     ids = [m.strip() for m in measures.split(",") if m.strip()]
+    if not ids:
+        raise UserError(f"--measures {measures!r} names no measure", hint="For example --measures CMS122,CMS165.")
     _check_spark_url(engine, spark_url)
     with fhir_store(fhir) if fhir else nullcontext(data) as source, _progress_bar("opening the data") as report:
         tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url, on_progress=report,
-                                   entities=by_entity)
+                                   entities=by_entity, format=format)
     if format == "measurereport":
-        console.print(f"MeasureReports → {write_measurereports(tables['patient_results'], out)}", highlight=False, markup=False)
+        console.print(f"MeasureReports → {out / 'measurereports.ndjson'}", highlight=False, markup=False)
         if by_entity is not None:
-            written = write_summary_measurereports(tables["summary_by_entity"], out)
-            console.print(f"summary MeasureReports → {written}", highlight=False, markup=False)
+            console.print(f"summary MeasureReports → {out / 'measurereports_summary.ndjson'}", highlight=False, markup=False)
     for row in tables["summary"].to_pylist():
         console.print(f"{row['measure_id']} group {row['group_index']}: {_rate_text(row)}", highlight=False, markup=False)
     if by_entity is not None:

@@ -48,7 +48,7 @@ def test_library_measures_define_the_populations_of_their_official_measure_json(
 
 def test_individual_reports_keep_group_order_and_omit_undefined_populations():
     results = _results([("CMS138", 0, "a", 1, 1, 0, 0, 1), ("CMS138", 1, "a", 1, 1, 0, 0, 0), ("CMS138", 2, "a", 1, 1, 1, 0, 0)])
-    reports = individual_reports(results, subjects=["a", "b"])
+    reports = list(individual_reports(results, subjects=["a", "b"]))
     assert [r["subject"]["reference"] for r in reports] == ["Patient/a", "Patient/b"]
     first = reports[0]
     assert (first["status"], first["type"], first["period"]) == ("complete", "individual", {"start": "2025-01-01", "end": "2025-12-31"})
@@ -76,7 +76,7 @@ def test_summary_reports_count_and_score_per_entity():
 
 
 def test_write_ndjson_is_one_report_per_line_and_leaves_no_temporary_file(tmp_path):
-    reports = individual_reports(_results([("CMS125", 0, "a", 1, 1, 0, 0, 1)]))
+    reports = list(individual_reports(_results([("CMS125", 0, "a", 1, 1, 0, 0, 1)])))
     path = write_ndjson(reports, tmp_path / "out" / "measurereports.ndjson")
     assert [json.loads(line) for line in path.read_text().splitlines()] == reports
     assert [p.name for p in path.parent.iterdir()] == ["measurereports.ndjson"]

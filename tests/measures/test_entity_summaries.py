@@ -6,6 +6,7 @@ for a bad attribution file."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -107,3 +108,39 @@ def test_the_cli_refuses_a_bad_attribution_file_before_reading_any_data(tmp_path
     output = "".join(result.output.split())  # Rich wraps long lines, even inside the path
     assert result.exit_code == 2 and "noentity.csv:nocolumnentity_id" in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_every_patient_of_the_data_gets_an_individual_report_per_measure(run):
+    """The issue asks for one individual MeasureReport per patient per measure: patients in no
+    initial population get one with every count 0, as the official test cases show."""
+    patients = pd.read_parquet(run / "data" / "patients.parquet").patient_id
+    results = pd.read_parquet(run / "out" / "patient_results.parquet")
+    reports = [json.loads(line) for line in (run / "out" / "measurereports.ndjson").read_text().splitlines()]
+    assert len(reports) == 2 * len(patients) == 3000
+    by_subject = {(r["measure"].rsplit("/", 1)[-1], r["subject"]["reference"]): r for r in reports}
+    outside = sorted(set(patients) - set(results.patient_id[results.measure_id == "CMS122"]))[0]
+    report = by_subject[("DiabetesGlycemicStatusAssessmentGreaterThan9PercentFHIR", f"Patient/{outside}")]
+    assert [p["count"] for g in report["group"] for p in g["population"]] == [0, 0, 0, 0]
+
+
+def test_a_rerun_replaces_the_whole_output_set(run, tmp_path):
+    """A second run into the same folder without --by-entity and MeasureReports leaves none of the
+    first run's entity summaries or reports behind."""
+    out = tmp_path / "out"
+    shutil.copytree(run / "out", out)
+    (out / "mine.txt").write_text("kept")
+    result = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS125", "--data", str(run / "store.duckdb"),
+                                      "--period", PERIOD, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "patient_results.parquet", "summary.parquet"]
+    assert set(pd.read_parquet(out / "patient_results.parquet").measure_id) == {"CMS125"}
+
+
+@pytest.mark.parametrize(("measures", "message"), [("", "names no measure"), ("CMS122", "is a file")])
+def test_no_measure_or_an_out_that_is_a_file_stops_with_nothing_written(run, tmp_path, measures, message):
+    (tmp_path / "out").write_text("a file")
+    result = CliRunner().invoke(app, ["measure", "run", "--measures", measures, "--data", str(run / "store.duckdb"),
+                                      "--period", PERIOD, "--out", str(tmp_path / "out")])
+    output = " ".join(result.output.split())  # Rich wraps long lines
+    assert result.exit_code == 2 and message in output and "Traceback" not in output
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (tmp_path / "out").read_text() == "a file"

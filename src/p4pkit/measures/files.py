@@ -1,4 +1,4 @@
-"""Measures over files: open the data (`p4pkit.data.open_data`), run, and write Parquet atomically.
+"""Measures over files: open the data (`p4pkit.data.open_data`), run, and write the output set atomically.
 
 A run only reads the store; value sets come from the store's table if it has one, else from the
 packaged expansions in memory. Per-entity summaries (practice, ACO, clinician) come from an
@@ -13,18 +13,26 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from p4pkit.atomic import replacing
+from p4pkit.atomic import publishing
 from p4pkit.attribution.files import read_attribution
 from p4pkit.data import open_data
+from p4pkit.errors import UserError
+from p4pkit.measures.measurereport import shape_from_library, write_measurereports, write_summary_measurereports
 from p4pkit.measures.runner import resolve_measures, run_measures
 from p4pkit.measures.summary import SUMMARISED, summarise
 from p4pkit.measures.timing import Period
 from p4pkit.progress import Progress, quiet
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    with replacing(path) as scratch:
-        pq.write_table(table, scratch)
+# Every file `run_measure_files` may write into `out`: a run replaces the whole set.
+OUTPUTS = (
+    "patient_results.parquet",
+    "summary.parquet",
+    "summary_by_entity.parquet",
+    "measurereports.ndjson",
+    "measurereports_summary.ndjson",
+)
+FORMATS = ("parquet", "measurereport")
 
 
 def run_measure_files(
@@ -37,25 +45,39 @@ def run_measure_files(
     spark_url: str | None = None,
     on_progress: Progress = quiet,
     entities: str | Path | None = None,
+    format: str = "parquet",
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`, and with `entities` (an attribution file) `summary_by_entity.parquet`
-    (per measure, group and entity). Returns the tables. Measure ids, the period and the entity
-    file are checked before any data is read, so a mistake fails fast. `on_progress` as `run_measures`."""
+    (per measure, group and entity). With `format="measurereport"` also `measurereports.ndjson`: an
+    individual MeasureReport per patient of the data and measure (all counts 0 for a patient in
+    no initial population), and with `entities` `measurereports_summary.ndjson` (one per measure
+    and entity). Returns the tables.
+
+    The files of `OUTPUTS` in `out` are replaced as a set when everything is written, so `out`
+    never holds half a run or an earlier run's file beside this one's. Measure ids, the period, the
+    format and the entity file are checked before any data is read, so a mistake fails fast.
+    `on_progress` as `run_measures`."""
+    if format not in FORMATS:
+        raise UserError(f"--format {format}: not a format", hint=f"Use one of: {', '.join(FORMATS)}.")
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
     attributed = read_attribution(entities) if entities is not None else None
-    with open_data(data, engine, spark_url) as store:
-        results = run_measures(store, measures, period, valueset_dir, on_progress)
-    tables = {"patient_results": results, "summary": summarise(results)}
-    if attributed is not None:
-        tables["summary_by_entity"] = summarise(with_entities(results, attributed), by=["entity_id", "entity_type"])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        _write_atomically(table, out / f"{name}.parquet")
+    with publishing(out, OUTPUTS) as scratch:
+        with open_data(data, engine, spark_url) as store:
+            results = run_measures(store, measures, period, valueset_dir, on_progress)
+            patients = store.backend.to_pyarrow(store.table("patients").select("patient_id"))["patient_id"].to_pylist() if format == "measurereport" else []
+        tables = {"patient_results": results, "summary": summarise(results)}
+        if attributed is not None:
+            tables["summary_by_entity"] = summarise(with_entities(results, attributed), by=["entity_id", "entity_type"])
+        for name, table in tables.items():
+            pq.write_table(table, scratch / f"{name}.parquet")
+        if format == "measurereport":
+            shapes = {m.id: shape_from_library(m) for m in measures}
+            write_measurereports(results, scratch, shapes, subjects=patients, period=(period.start, period.end))
+            if attributed is not None:
+                write_summary_measurereports(tables["summary_by_entity"], scratch)
     return tables
-
 
 
 def with_entities(results: pa.Table, entities: pa.Table) -> pa.Table:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from p4pkit.atomic import replacing
 from p4pkit.measures.definition import Measure
@@ -127,30 +128,30 @@ def individual_reports(
     shapes: Mapping[str, MeasureShape] | None = None,
     subjects: Iterable[str] = (),
     period: tuple[dt.date, dt.date] | None = None,
-) -> list[dict]:
-    """One individual MeasureReport per (measure, patient) of the results table.
+) -> Iterator[dict]:
+    """One individual MeasureReport per (measure, patient), in that order, made as they are read
+    (a million patients' reports need not all be held at once).
 
-    The runner lists only patients in an initial population; `subjects` adds patients who must
-    get a report anyway (all counts 0) for every measure in the results or in `shapes`. `period`
-    is required only when the results table is empty.
+    The runner lists only patients in an initial population; `subjects` adds patients who get a
+    report anyway (all counts 0) for every measure in the results or in `shapes`. `period` is
+    required only when the results table is empty.
     """
-    counts: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(dict)
-    rows = results.select(["measure_id", "group_index", "patient_id", "period_start", "period_end", *POPULATION_COLUMNS.values()]).to_pylist()
-    for row in rows:
-        counts[(row["measure_id"], row["patient_id"])][row["group_index"]] = {code: row[column] for code, column in POPULATION_COLUMNS.items()}
-        period = period or (row["period_start"], row["period_end"])
-    measure_ids = sorted({m for m, _ in counts} | set(shapes or ()))
-    for patient in subjects:
-        for measure_id in measure_ids:
-            counts.setdefault((measure_id, patient), {})
-    if counts and period is None:
+    subjects = set(subjects)
+    measure_ids = sorted(set(results["measure_id"].to_pylist()) | set(shapes or ()))
+    if period is None and results.num_rows:
+        period = (results["period_start"][0].as_py(), results["period_end"][0].as_py())
+    if period is None and measure_ids and subjects:
         raise ValueError("no results to take the period from: pass period=(start, end)")
-    reports = []
-    for (measure_id, patient), groups in sorted(counts.items()):
-        report = _report(_shape(measure_id, shapes), "individual", period, groups)
-        report["subject"] = {"reference": f"Patient/{patient}"}
-        reports.append(report)
-    return reports
+    columns = ["group_index", "patient_id", *POPULATION_COLUMNS.values()]
+    for measure_id in measure_ids:
+        counts: dict[str, dict[int, dict[str, int]]] = defaultdict(dict)
+        for row in results.filter(pc.equal(results["measure_id"], measure_id)).select(columns).to_pylist():
+            counts[row["patient_id"]][row["group_index"]] = {code: row[column] for code, column in POPULATION_COLUMNS.items()}
+        shape = _shape(measure_id, shapes)
+        for patient in sorted(counts.keys() | subjects):
+            report = _report(shape, "individual", period, counts.get(patient, {}))
+            report["subject"] = {"reference": f"Patient/{patient}"}
+            yield report
 
 
 def summary_reports(
@@ -193,10 +194,16 @@ def write_ndjson(reports: Iterable[dict], path: str | Path) -> Path:
     return path
 
 
-def write_measurereports(results: pa.Table, out: str | Path, shapes: Mapping[str, MeasureShape] | None = None) -> Path:
+def write_measurereports(
+    results: pa.Table,
+    out: str | Path,
+    shapes: Mapping[str, MeasureShape] | None = None,
+    subjects: Iterable[str] = (),
+    period: tuple[dt.date, dt.date] | None = None,
+) -> Path:
     """`out/measurereports.ndjson`: an individual MeasureReport per patient and measure of the
-    results (patients in an initial population). Returns the file written."""
-    return write_ndjson(individual_reports(results, shapes), Path(out) / "measurereports.ndjson")
+    results, and for every patient of `subjects` (see `individual_reports`). Returns the file written."""
+    return write_ndjson(individual_reports(results, shapes, subjects, period), Path(out) / "measurereports.ndjson")
 
 
 def write_summary_measurereports(summary_by_entity: pa.Table, out: str | Path) -> Path:
