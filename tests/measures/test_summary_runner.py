@@ -174,3 +174,33 @@ def test_progress_is_reported_per_group_in_result_order_and_at_the_end():
                      ("CMS138 group 2", 3, 4), ("measures done", 4, 4)]
     assert results.num_rows == 0
     store.close()
+
+
+def test_a_measure_named_twice_is_run_once():
+    """CMS122,cms122 counted every patient twice (and doubled the summary's counts)."""
+    from p4pkit.measures.library import LIBRARY
+    from p4pkit.measures.runner import resolve_measures
+
+    assert resolve_measures(["CMS122", " cms122", LIBRARY["CMS122"], "CMS125"]) == [LIBRARY["CMS122"], LIBRARY["CMS125"]]
+    impostor = Measure(**{**LIBRARY["CMS122"].__dict__, "title": "another"})
+    with pytest.raises(UserError, match="two different measures have the id 'CMS122'"):
+        resolve_measures(["CMS122", impostor])
+
+
+def test_an_active_condition_is_dated_by_its_onset_in_the_evidence():
+    """A condition with no abatement runs to the far end of time (CQL prevalence interval); the
+    evidence shows its onset, not 9999-12-31; a resolved one is dated by its end, like any event."""
+    condition = Events(("condition",), codes=((LOINC, "D"),), interval="prevalence")
+    measure = Measure(**{**_nesting_measure().__dict__, "groups": (
+        Group(initial_population=Exists(Timed(condition, "overlaps")), denominator=None, numerator=Exists(Timed(condition, "overlaps"))),
+    )})
+    store = store_with(
+        [("active", "1980-01-01", "male"), ("resolved", "1980-01-01", "male")],
+        [
+            {"patient_id": "active", "kind": "condition", "code": "D", "start": "2018-05-25", "status": "active", "event_id": "c1"},
+            {"patient_id": "resolved", "kind": "condition", "code": "D", "start": "2024-03-01", "end": "2025-02-01", "event_id": "c2"},
+        ],
+    )
+    rows = {r["patient_id"]: r for r in run_measures(store, [measure], "2025-01-01:2025-12-31").to_pylist()}
+    assert rows["active"]["evidence_dates"] == [date(2018, 5, 25)] and rows["resolved"]["evidence_dates"] == [date(2025, 2, 1)]
+    store.close()

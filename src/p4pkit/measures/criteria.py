@@ -31,7 +31,7 @@ from typing import Protocol
 
 import ibis
 
-from p4pkit.measures.sources import Events, coded
+from p4pkit.measures.sources import OPEN_END, Events, coded
 from p4pkit.measures.timing import END, MEASUREMENT_PERIOD, Anchor, Window, age_in_years_at
 
 EVIDENCE = ibis.schema({"patient_id": "string", "event_id": "string", "event_date": "date"})
@@ -75,7 +75,12 @@ class Criterion:
 
 
 def _evidence(table: ibis.Table, date_column: str = "end_date") -> ibis.Table:
-    return table.select("patient_id", "event_id", event_date=table[date_column]).cast(EVIDENCE)
+    """Evidence rows dated by `date_column`; an interval still open (an active condition's runs to
+    the far end of time, `sources.OPEN_END`) is dated by its start, the day a reader can check."""
+    day = table[date_column]
+    if date_column == "end_date":
+        day = ibis.ifelse(day == ibis.date(OPEN_END), table.start_date, day)
+    return table.select("patient_id", "event_id", event_date=day).cast(EVIDENCE)
 
 
 class PatientFact(Criterion):

@@ -216,19 +216,22 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
 
 
 def resolve_measures(measure_ids: Iterable[str | Measure]) -> list[Measure]:
-    """Library measures by id (case-insensitive) or `Measure` objects as given; an unknown id is a
-    user mistake naming the known ones."""
+    """Library measures by id (case-insensitive) or `Measure` objects as given, each once (a measure
+    named twice would count every patient twice); an unknown id is a user mistake naming the known
+    ones."""
     from p4pkit.measures.library import LIBRARY
 
-    resolved = []
+    resolved: dict[str, Measure] = {}
     for item in measure_ids:
         if isinstance(item, Measure):
-            resolved.append(item)
+            measure = item
         elif item.strip().upper() in LIBRARY:
-            resolved.append(LIBRARY[item.strip().upper()])
+            measure = LIBRARY[item.strip().upper()]
         else:
             raise UserError(f"unknown measure '{item}'", hint=f"Known measures: {', '.join(sorted(LIBRARY))}.")
-    return resolved
+        if resolved.setdefault(measure.id, measure) is not measure:
+            raise UserError(f"two different measures have the id '{measure.id}'", hint="Give each measure its own id.")
+    return list(resolved.values())
 
 
 def run_measures(
