@@ -39,7 +39,12 @@ def open_data(data: str | Path, engine: str = "duckdb", spark_url: str | None = 
 
         with tempfile.TemporaryDirectory(prefix="p4p-measures-") as scratch:
             db = Path(scratch) / "data.duckdb"
-            load_folder(data, db)
+            try:
+                load_folder(data, db)
+            except UserError as error:  # its hint names p4p load's --quarantine, which this command has not
+                raise UserError(error.message, error.problems, hint=(
+                    "Fix the rows listed, or load the good rows into a store first (p4p load FOLDER --db STORE "
+                    "--quarantine FILE) and pass the store instead of the folder.")) from None
             with Store(db) as store:
                 yield store
         return

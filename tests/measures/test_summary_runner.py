@@ -6,6 +6,7 @@ import math
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -204,3 +205,38 @@ def test_an_active_condition_is_dated_by_its_onset_in_the_evidence():
     rows = {r["patient_id"]: r for r in run_measures(store, [measure], "2025-01-01:2025-12-31").to_pylist()}
     assert rows["active"]["evidence_dates"] == [date(2018, 5, 25)] and rows["resolved"]["evidence_dates"] == [date(2025, 2, 1)]
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2025-13-01:2025-12-31", "the start '2025-13-01' is not a date (month must be in 1..12)"),
+        ("2025-01-01:2025-02-30", "the end '2025-02-30' is not a date (day is out of range for month)"),
+        ("2025", "is not START:END"),
+        ("2025-12-31:2025-01-01", "ends (2025-01-01) before it starts (2025-12-31)"),
+    ],
+)
+def test_a_bad_period_names_the_bad_part(text, message):
+    from p4pkit.measures.timing import Period
+
+    with pytest.raises(UserError) as error:
+        Period.parse(text)
+    assert message in error.value.message
+
+
+def test_bad_rows_in_a_data_folder_point_to_p4p_load_not_to_an_option_measure_run_lacks(tmp_path):
+    from typer.testing import CliRunner
+
+    from p4pkit.cli import app
+    from p4pkit.synth import generate
+
+    generate(200, 3, tmp_path / "data")
+    patients = tmp_path / "data" / "patients.parquet"
+    table = pq.read_table(patients)
+    pq.write_table(table.set_column(table.schema.get_field_index("birth_date"), "birth_date",
+                                            pa.array([None] * table.num_rows, table.schema.field("birth_date").type)), patients)
+    result = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS122", "--data", str(tmp_path / "data"),
+                                      "--period", "2025-01-01:2025-12-31", "--out", str(tmp_path / "out")])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "nothing was loaded" in output and "p4p load FOLDER --db STORE --quarantine FILE" in output
+    assert "pass --quarantine" not in output and not (tmp_path / "out").exists()

@@ -33,14 +33,20 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        """`2025-01-01:2025-12-31` -> Period; a mistake says what the format is."""
-        try:
-            start, end = (date.fromisoformat(part.strip()) for part in text.split(":"))
-        except ValueError:
+        """`2025-01-01:2025-12-31` -> Period; a mistake says what the format is, or which date is not one."""
+        parts = text.split(":")
+        if len(parts) != 2:
             raise UserError(
                 f"period '{text}' is not START:END", hint="Write the period as YYYY-MM-DD:YYYY-MM-DD, e.g. 2025-01-01:2025-12-31."
-            ) from None
-        return cls(start, end)
+            )
+        days = []
+        for name, part in zip(("start", "end"), parts):
+            try:
+                days.append(date.fromisoformat(part.strip()))
+            except ValueError as error:
+                raise UserError(f"period '{text}': the {name} '{part.strip()}' is not a date ({error})",
+                                hint="Write dates as YYYY-MM-DD, e.g. 2025-01-01:2025-12-31.") from None
+        return cls(*days)
 
 
 def shift(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
