@@ -335,8 +335,13 @@ def run(
 
 
 def _check_spark_url(engine: str, spark_url: str | None) -> None:
+    """Before any work: --spark-url only with Spark, and a Connect server that answers."""
+    from p4pkit.engine.spark import check_connect_url
+
     if spark_url and engine != "spark":
         raise UserError("--spark-url is for the Spark engine", hint="Add --engine spark.")
+    if engine == "spark":
+        check_connect_url(spark_url)
 
 
 @app.command()

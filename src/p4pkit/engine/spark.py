@@ -22,6 +22,7 @@ for clusters and makes small local jobs spend most of their time scheduling empt
 from __future__ import annotations
 
 import os
+import socket
 
 from p4pkit.errors import UserError
 
@@ -72,6 +73,29 @@ def connect_address(url: str | None = None) -> str | None:
     return url.split(";", 1)[0].rstrip("/") if url else None
 
 
+CONNECT_PORT = 15002  # Spark Connect's default port, when a URL names none
+
+
+def check_connect_url(url: str | None = None, timeout: float = 10.0) -> None:
+    """A user error, at once, for a Spark Connect URL (`url`, else SPARK_REMOTE; nothing to check
+    without one) that is malformed or whose server does not answer: the Connect client itself
+    retries an unreachable server for minutes without a word."""
+    address = connect_address(url)
+    if address is None:
+        return
+    if not address.startswith("sc://"):
+        raise UserError(f"--spark-url {address}: a Spark Connect URL starts with sc://", hint="For example sc://spark.example.org:15002.")
+    host, _, port = address[len("sc://"):].partition("/")[0].partition(":")
+    try:
+        with socket.create_connection((host, int(port or CONNECT_PORT)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"cannot reach the Spark Connect server at {address}: {error}",
+            hint="Check the address (--spark-url or SPARK_REMOTE) and that the server is running (sbin/start-connect-server.sh).",
+        ) from None
+
+
 def _remote_session(url: str):
     """One Connect session per URL, made anew when the previous one was stopped. (PySpark's own
     `getOrCreate` hands back whatever Connect session exists, whatever its server.)
@@ -82,6 +106,7 @@ def _remote_session(url: str):
     remote stores side by side (the test suite does)."""
     session = _remote_sessions.get(url)
     if session is None or session.is_stopped:
+        check_connect_url(url)
         try:
             from pyspark.sql.connect.session import SparkSession as ConnectSession
 
