@@ -259,7 +259,7 @@ def test_problems_name_file_entry_and_fhir_path_and_nothing_is_returned(tmp_path
             {"resource": _patient()},
             {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/ghost"}, "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1"}]}, "onsetDateTime": "2025-01-01"}},
             {"resource": {"resourceType": "Observation", "id": "o1", "status": "final", "subject": {"reference": "Patient/p1"}, "code": {"coding": [{"system": "http://loinc.org", "code": "1-1"}]}, "effectiveDateTime": "01/02/2025"}},
-            {"resource": {"resourceType": "Encounter", "id": "e1", "class": {"code": "XYZ"}, "subject": {"reference": "Patient/p1"}, "period": {"start": "2025-01-01"}}},
+            {"resource": {"resourceType": "Encounter", "id": "e1", "status": "finished", "class": {"code": "XYZ"}, "subject": {"reference": "Patient/p1"}, "period": {"start": "2025-01-01"}}},
         ],
     }
     (tmp_path / "in.json").write_text(json.dumps(bundle))

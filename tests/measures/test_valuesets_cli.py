@@ -70,3 +70,78 @@ def test_cli_unknown_measure_exits_2(tmp_path: Path):
     )
     assert result.exit_code == 2
     assert "unknown measure 'CMS1'" in result.output and "Traceback" not in result.output
+
+
+def _valueset(folder: Path, name: str, contains: object, **extra) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps({"resourceType": "ValueSet", "id": "1.2.3", "expansion": {"contains": contains}, **extra}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("contains", "path", "reason"),
+    [
+        ("x", "ValueSet.expansion.contains", "not a list (JSON array); it is a string"),
+        ([{"system": "http://loinc.org"}], "ValueSet.expansion.contains[0].code", "missing; every entry of an expansion needs a system and a code"),
+        ([{"code": "1-1"}], "ValueSet.expansion.contains[0].system", "missing; a code needs the code system it comes from"),
+        ([{"system": "http://loinc.org", "code": 11}], "ValueSet.expansion.contains[0].code", "not a string; it is a number"),
+        (["1-1"], "ValueSet.expansion.contains[0]", "not an expansion entry (a JSON object); it is a string"),
+        ([{"abstract": True, "contains": {"code": "1"}}], "ValueSet.expansion.contains[0].contains", "not a list (JSON array); it is an object"),
+    ],
+)
+def test_malformed_expansions_name_file_and_path(tmp_path: Path, contains, path, reason):
+    with pytest.raises(UserError) as caught:
+        read_valueset_folder(_valueset(tmp_path / "vs", "mine.json", contains))
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.column) == ("mine.json", path) and problem.reason.startswith(reason)
+    assert str(tmp_path / "vs") in caught.value.message
+
+
+def test_abstract_headings_group_codes_without_being_codes(tmp_path: Path):
+    heading = {"abstract": True, "display": "Group", "contains": [{"system": "http://loinc.org", "code": "1-1"}]}
+    assert read_valueset_folder(_valueset(tmp_path / "vs", "mine.json", [heading])) == {"1.2.3": [("http://loinc.org", "1-1")]}
+
+
+def test_a_folder_without_value_sets_or_with_one_twice_is_a_user_error(tmp_path: Path):
+    (tmp_path / "vs").mkdir()
+    (tmp_path / "vs" / "notes.txt").write_text("to do")
+    with pytest.raises(UserError) as caught:
+        read_valueset_folder(tmp_path / "vs")
+    assert caught.value.message == f"no value set file (*.json) in value set folder {tmp_path / 'vs'}: it holds only notes.txt"
+    codes = [{"system": "http://loinc.org", "code": "1-1"}]
+    _valueset(tmp_path / "vs", "a.json", codes)
+    _valueset(tmp_path / "vs", "b.json", codes)
+    with pytest.raises(UserError) as caught:
+        read_valueset_folder(tmp_path / "vs")
+    assert [(p.file, p.column, p.reason) for p in caught.value.problems] == [
+        ("b.json", "ValueSet.id", "value set 1.2.3 is also in a.json; keep one file per value set")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"mine.json": {"resourceType": "ValueSet", "id": "1.2.3", "expansion": {"contains": "x"}}}, "mine.json, column 'ValueSet.expansion.contains': not a list"),
+        ({"mine.json": {"resourceType": "ValueSet", "id": "1.2.3", "expansion": {"contains": [{"system": "http://loinc.org"}]}}}, "mine.json, column 'ValueSet.expansion.contains[0].code': missing"),
+        ({"notes.txt": "to do"}, "no value set file (*.json) in value set folder"),
+    ],
+)
+def test_measure_run_with_bad_value_sets_exits_2_and_writes_nothing(tmp_path: Path, monkeypatch, files, expected):
+    """The reviewer's runs: `p4p measure run --measures CMS122 --fhir DIR --valuesets VSDIR`."""
+    from p4pkit import cli
+
+    monkeypatch.setattr(cli.console, "width", 10_000)  # no line wrapping inside long paths
+    (tmp_path / "vs").mkdir()
+    for name, content in files.items():
+        (tmp_path / "vs" / name).write_text(content if isinstance(content, str) else json.dumps(content))
+    (tmp_path / "fhir").mkdir()
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01", "gender": "female"}
+    (tmp_path / "fhir" / "Patient.ndjson").write_text(json.dumps(patient) + "\n")
+    result = CliRunner().invoke(
+        app,
+        ["measure", "run", "--measures", "CMS122", "--fhir", str(tmp_path / "fhir"), "--period", "2025-01-01:2025-12-31",
+         "--out", str(tmp_path / "out"), "--valuesets", str(tmp_path / "vs")],
+    )
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -9,8 +9,11 @@ only a few elements of each matter here, so validating every element through a g
 class would cost far more than the mapping itself. Resource types with no canonical home
 (MeasureReport, Library, Location, ...) are ignored.
 
-Problems name the file, the NDJSON line or Bundle entry number, and the FHIR path. Any problem
-means nothing is returned or loaded.
+Before a resource is mapped, the JSON type of every element its mapper reads and the codes of its
+required status elements are checked (`shapes`), so malformed input is a problem, never a Python
+error. Problems name the file, the NDJSON line or Bundle entry number, and the FHIR path (which
+starts with the resource type); resource ids are not repeated, as CSV ingest repeats no values that
+may identify a patient. Any problem means nothing is returned or loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from p4pkit.errors import UserError
 from p4pkit.ingest.fhir import administrative, clinical
 from p4pkit.ingest.fhir.checks import date_problems
 from p4pkit.ingest.fhir.reading import KnownIds, Reading, map_all
-from p4pkit.ingest.fhir.source import Located, input_files, read_files
+from p4pkit.ingest.fhir.source import input_files, located, read_files
 from p4pkit.model.schemas import TABLES
 from p4pkit.store import Store
 
@@ -70,7 +73,7 @@ def read_fhir(path: str | Path, *, known: KnownIds | None = None) -> dict[str, p
 def read_resources(resources: Iterable[dict], source: str = "<resources>") -> dict[str, pa.Table]:
     """Canonical tables from resources in memory; problems name `source` and the resource's position."""
     reading = Reading()
-    map_all((Located(source, number, r) for number, r in enumerate(resources, start=1)), MAPPERS, reading)
+    map_all((located(source, number, r) for number, r in enumerate(resources, start=1)), MAPPERS, reading)
     return _finish(reading, None)
 
 

@@ -25,7 +25,6 @@ from decimal import Decimal
 
 from p4pkit.ingest.fhir.reading import Resource
 from p4pkit.ingest.fhir.values import (
-    BadValue,
     Ref,
     code_of,
     coding,
@@ -65,14 +64,11 @@ PRIMARY_CARE = frozenset(
 NPI = "http://hl7.org/fhir/sid/us-npi"
 
 
-def _money(res: Resource, path: str, money: dict | None):
+def _money(money: dict | None) -> Decimal | None:
+    """A Money amount rounded half-up to the cent (that it is a number is checked before: `shapes`)."""
     if not money or money.get("value") is None:
         return None
-    value = money["value"]
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        res.problem(path, f"expected an amount, got {value!r}")
-        return None
-    return round_money(value)
+    return round_money(money["value"])
 
 
 def _ethnicity(data: dict) -> str | None:
@@ -187,7 +183,8 @@ def _identifier(data: dict, system: str | None = None) -> str | None:
 def practitioner(res: Resource) -> None:
     data = res.data
     name = (data.get("name") or [{}])[0]
-    text = name.get("text") or " ".join([*name.get("given", ()), name.get("family", "")]).strip() or None
+    given = [part for part in name.get("given", ()) if part is not None]  # null where `_given` has the extension
+    text = name.get("text") or " ".join([*given, name.get("family", "")]).strip() or None
     role = "other"
     for qualification in data.get("qualification", ()):
         role = ROLES.get(code_of(qualification.get("code")) or "", role)
@@ -252,22 +249,18 @@ def claim(res: Resource) -> None:
         return
     billable_start, billable_end = res.read("billablePeriod", period, data.get("billablePeriod")) or (None, None)
     billing = data.get("provider") if reference_type(data.get("provider")) == "Organization" else None
-    diagnoses = {d.get("sequence"): coding(d.get("diagnosisCodeableConcept")) for d in data.get("diagnosis", ())}
+    diagnoses = {d["sequence"]: coding(d.get("diagnosisCodeableConcept")) for d in data.get("diagnosis", ()) if d.get("sequence") is not None}
     team = {t.get("sequence"): t.get("provider") for t in data.get("careTeam", ()) if reference_type(t.get("provider")) == "Practitioner"}
     for number, item in enumerate(data.get("item", ())):
         path = f"item[{number}]"
         start, end = billable_start, billable_end
-        try:
-            if "servicedDate" in item:
-                start = end = instant(item["servicedDate"])
-            elif "servicedPeriod" in item:
-                start, end = period(item["servicedPeriod"])
-        except BadValue as error:
-            res.problem(f"{path}.serviced[x]", str(error))
-            continue
-        allowed = _adjudicated(item, ("eligible",)) or item.get("net")
-        amount = _money(res, f"{path}.adjudication", allowed)
-        if not (res.require(f"{path}.serviced[x]", start, "give servicedDate or billablePeriod") and res.require(f"{path}.net", amount, "give the allowed amount (adjudication 'eligible') or net")):
+        if "servicedDate" in item:
+            start = end = res.read(f"{path}.servicedDate", instant, item["servicedDate"])
+        elif "servicedPeriod" in item:
+            start, end = res.read(f"{path}.servicedPeriod", period, item["servicedPeriod"]) or (None, None)
+        amount = _money(_adjudicated(item, ("eligible",)) or item.get("net"))
+        dated = res.require(f"{path}.serviced[x]", start, "give servicedDate or billablePeriod", f"{path}.servicedDate", f"{path}.servicedPeriod", "billablePeriod")
+        if not (res.require(f"{path}.net", amount, "give the allowed amount (adjudication 'eligible') or net") and dated):
             continue
         diagnosis = diagnoses.get((item.get("diagnosisSequence") or [None])[0]) or (None, None)
         product = coding(item.get("productOrService")) or (None, None)
@@ -289,7 +282,7 @@ def claim(res: Resource) -> None:
             rendering_clinician_id=reference(rendering, "Practitioner", res.where(f"{path}.careTeamSequence")),
             billing_organization_id=reference(billing, "Organization", res.where("provider")),
             allowed_amount=amount,
-            paid_amount=_money(res, f"{path}.adjudication", _adjudicated(item, ("benefit", "paidtoprovider"))),
+            paid_amount=_money(_adjudicated(item, ("benefit", "paidtoprovider"))),
         )
 
 

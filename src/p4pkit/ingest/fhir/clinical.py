@@ -41,6 +41,8 @@ from p4pkit.ingest.fhir.values import (
 )
 
 TIME_HINT = "give the time it happened (e.g. effectiveDateTime, performedDateTime, authoredOn or onsetDateTime)"
+# Resource types FHIR R4 gives a bodySite (a CodeableConcept for Observation, a list for the others).
+BODY_SITE_TYPES = frozenset({"Condition", "Observation", "Procedure", "ServiceRequest"})
 
 
 def _category(concepts: list | None) -> str | None:
@@ -93,15 +95,24 @@ def _normalised(res: Resource, path: str, code: tuple[str, str] | None, values: 
 
 
 def _event(
-    res: Resource, kind: str, code: tuple[str, str] | Ref | None, start, time_path: str, code_path: str = "code", **values
+    res: Resource,
+    kind: str,
+    code: tuple[str, str] | Ref | None,
+    start,
+    time_path: str,
+    code_path: str = "code",
+    time_from: tuple[str, ...] = (),
+    **values,
 ) -> int | None:
-    """Add one events row for the resource, or record why it cannot be added."""
+    """Add one events row for the resource, or record why it cannot be added. `time_from`: the
+    other elements `start` may have been read from (an unreadable one is not reported again as a
+    missing time)."""
     data = res.data
     field = "patient" if res.type == "Immunization" else "subject"
     patient = reference(data.get(field), "Patient", res.where(field))
     ok = res.require(field, patient, f"say which Patient this is about ({field}.reference)")
     ok = res.require(code_path, code, "give a coding with system and code") and ok
-    ok = res.require(time_path, start, TIME_HINT) and ok
+    ok = res.require(time_path, start, TIME_HINT, *time_from) and ok
     if not ok:
         return None
     encounter_element = data.get("encounter") or data.get("context")
@@ -115,7 +126,8 @@ def _event(
     values.setdefault("event_id", f"{res.type}/{res.id}")
     values.setdefault("negated", False)
     values.setdefault("status", data.get("status"))
-    site = first_code(data.get("bodySite") if isinstance(data.get("bodySite"), list) else [data.get("bodySite")])
+    site = data.get("bodySite") if res.type in BODY_SITE_TYPES else None
+    site = first_code(site if isinstance(site, list) else [site])
     if site:
         values.setdefault("body_site_system", site[0])
         values.setdefault("body_site_code", site[1])
@@ -147,6 +159,7 @@ def condition(res: Resource) -> None:
         coding(data.get("code")),
         onset or recorded,
         "onset[x]",
+        time_from=("recordedDate",),
         end=abated_end or abated_at,
         status=code_of(data.get("clinicalStatus")),
         verification_status=code_of(data.get("verificationStatus")),
@@ -168,7 +181,7 @@ def observation(res: Resource) -> None:
         reason = coding(reason_ext.get("valueCodeableConcept")) if reason_ext else coding(data.get("dataAbsentReason"))
         common.update(_negation(reason))
     code, values = _normalised(res, "", coding(data.get("code")), _values(res, data, ""))
-    index = _event(res, "observation", code, start or issued, "effective[x]", end=end, **common, **values)
+    index = _event(res, "observation", code, start or issued, "effective[x]", time_from=("issued",), end=end, **common, **values)
     if index is None:
         return
     for number_, component in enumerate(data.get("component", ()), start=1):
@@ -183,6 +196,7 @@ def observation(res: Resource) -> None:
             start or issued,
             "effective[x]",
             code_path=f"component[{number_ - 1}].code",
+            time_from=("issued",),
             event_id=f"Observation/{res.id}#component{number_}",
             end=end,
             **common,
@@ -202,6 +216,7 @@ def procedure(res: Resource) -> None:
         coding(data.get("code")),
         start or recorded,
         "performed[x]",
+        time_from=("extension:recorded",),
         end=end,
         category=_category([data["category"]] if data.get("category") else None),
         recorded=recorded,
@@ -267,6 +282,7 @@ def medication_request(res: Resource) -> None:
         bounds_start or authored or validity_start,
         "authoredOn",
         code_path="medication[x]",
+        time_from=("dosageInstruction.timing.repeat.boundsPeriod", "dispenseRequest.validityPeriod"),
         end=bounds_end,
         days_supply=_days_supplied(res),
         intent=data.get("intent"),
@@ -289,6 +305,7 @@ def medication_dispense(res: Resource) -> None:
         handed or prepared,
         "whenHandedOver",
         code_path="medication[x]",
+        time_from=("whenPrepared",),
         days_supply=None if supply is None else int(supply),
         category=_category([data["category"]] if data.get("category") else None),
         recorded=prepared,
@@ -308,7 +325,17 @@ def immunization(res: Resource) -> None:
     occurred = res.read("occurrenceDateTime", instant, data.get("occurrenceDateTime"))
     recorded = res.read("recorded", instant, data.get("recorded"))
     negation = _negation(coding(data.get("statusReason"))) if data.get("status") == "not-done" else {}
-    _event(res, "immunization", coding(data.get("vaccineCode")), occurred or recorded, "occurrence[x]", code_path="vaccineCode", recorded=recorded, **negation)
+    _event(
+        res,
+        "immunization",
+        coding(data.get("vaccineCode")),
+        occurred or recorded,
+        "occurrence[x]",
+        code_path="vaccineCode",
+        time_from=("occurrenceDateTime", "recorded"),
+        recorded=recorded,
+        **negation,
+    )
 
 
 def service_request(res: Resource) -> None:
@@ -322,6 +349,7 @@ def service_request(res: Resource) -> None:
         coding(data.get("code")),
         authored or occurs,
         "authoredOn",
+        time_from=("occurrence[x]",),
         end=None if authored else occurs_end,
         intent=data.get("intent"),
         category=_category(data.get("category")),
@@ -349,6 +377,7 @@ def device_request(res: Resource) -> None:
         authored or occurs,
         "authoredOn",
         code_path="codeCodeableConcept",
+        time_from=("occurrence[x]",),
         end=None if authored else occurs_end,
         intent=data.get("intent"),
         recorded=authored,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from p4pkit.errors import Problem
+from p4pkit.ingest.fhir.shapes import SHAPES, binding_problems, misfits
 from p4pkit.ingest.fhir.source import Located
 from p4pkit.ingest.fhir.values import BadValue, Ref
 from p4pkit.model.schemas import TABLES, conform
@@ -77,10 +78,16 @@ class Columns:
 
 @dataclass
 class Resource:
-    """The resource being mapped and where it came from; helpers record problems at FHIR paths."""
+    """The resource being mapped and where it came from; helpers record problems at FHIR paths.
+
+    `failed` holds the paths (relative to the resource) of every problem recorded and of every read
+    that failed, so that a value which was given but could not be read is not reported a second
+    time as missing.
+    """
 
     located: Located
     reading: Reading
+    failed: set[str] = field(default_factory=set)
 
     @property
     def data(self) -> dict:
@@ -96,26 +103,40 @@ class Resource:
 
     def where(self, path: str) -> tuple[str, int | None, str]:
         # Interned: every row keeps its location, and the same few paths recur in every row.
-        return self.located.file, self.located.row, sys.intern(f"{self.type}.{path}")
+        return self.located.file, self.located.row, sys.intern(f"{self.type}.{path}" if path else self.type)
 
     def problem(self, path: str, reason: str) -> None:
+        """Record a problem at `path` (relative to the resource; empty for the whole resource)."""
         file, row, column = self.where(path)
         self.reading.problems.append(Problem(file, row, column, reason))
+        self.failed.add(path)
 
     def read(self, path: str, reader: Callable, *args: object) -> object:
-        """`reader(*args)`, or None with a problem at `path` when the value is unreadable."""
+        """`reader(*args)`, or None with a problem when the value is unreadable: at `path`, or
+        below it where the reader says (`BadValue.at`, e.g. `period` → `period.start`)."""
         try:
             return reader(*args)
         except BadValue as error:
-            self.problem(path, str(error))
+            self.failed.add(path)
+            self.problem(f"{path}.{error.at}" if error.at else path, str(error))
             return None
 
-    def require(self, path: str, value: object, how: str) -> bool:
-        """False (and a problem saying how to fix it) when a required value is missing."""
+    def require(self, path: str, value: object, how: str, *read_from: str) -> bool:
+        """False when a required value is missing, with a problem saying how to fix it, unless it
+        is missing because reading it (at `path` or the other paths it is `read_from`) failed,
+        which is already reported."""
         if value is None or value == "":
-            self.problem(path, f"missing; {how}")
+            if not any(self._failed_at(p) for p in (path, *read_from)):
+                self.problem(path, f"missing; {how}")
             return False
         return True
+
+    def _failed_at(self, path: str) -> bool:
+        """Whether a problem was recorded at `path`, inside it or at an element that contains it."""
+        return any(
+            f == path or f.startswith((path + ".", path + "[")) or path.startswith((f + ".", f + "["))
+            for f in self.failed
+        )
 
 
 @dataclass
@@ -258,12 +279,46 @@ class Reading:
         return {name: conform(name, columns.pad().data) for name, columns in self.tables.items()}
 
 
-def map_all(located: Iterable[Located], mappers: dict[str, Callable[[Resource], None]], reading: Reading) -> None:
-    """Map every resource of a supported type; other resource types are ignored."""
+# What a JSON value of an unforeseen shape makes Python raise inside a mapper.
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError)
+
+
+def map_all(located: Iterable[Located | Problem], mappers: dict[str, Callable[[Resource], None]], reading: Reading) -> None:
+    """Map every resource of a supported type; other resource types are ignored. Problems the
+    source found in place of a resource are kept with the others."""
     for item in located:
+        if isinstance(item, Problem):
+            reading.problems.append(item)
+            continue
         res = Resource(item, reading)
         mapper = mappers.get(res.type)
         if mapper is None:
             continue
-        if reading.register(res):
-            mapper(res)
+        try:
+            _map_one(res, mapper)
+        except SHAPE_ERRORS as error:
+            # A backstop: `shapes.SHAPES` covers what the mappers read, so this means an element it
+            # misses. The exception's text is not shown (it may quote the value).
+            res.problem(
+                "",
+                f"this {res.type} could not be read: some element does not have the JSON shape FHIR R4 gives it "
+                f"(p4pkit met a {type(error).__name__}); check the resource against https://hl7.org/fhir/R4/{res.type.lower()}.html",
+            )
+
+
+def _map_one(res: Resource, mapper: Callable[[Resource], None]) -> None:
+    """Check the elements the mapper reads (JSON types, then required codes), register the
+    resource and map it. A resource whose shape is wrong is still registered when its id and
+    identifiers can be read (so references to it do not become problems too), but not mapped."""
+    misfit = misfits(res.data, SHAPES[res.type])
+    if misfit:
+        for path, reason in misfit:
+            res.problem(path, reason)
+        if not any(path == "id" or path.startswith("identifier") for path, _ in misfit):
+            res.reading.register(res)
+        return
+    if not res.reading.register(res):
+        return
+    for path, reason in binding_problems(res.type, res.data):
+        res.problem(path, reason)
+    mapper(res)

@@ -1,7 +1,8 @@
 """FHIR R4 data types read into canonical values: instants, codes, quantities, references.
 
 Each reader takes the raw JSON value and returns a plain Python value, or raises `BadValue` with
-a reason a user can act on; the caller adds where it happened (file, row, FHIR path).
+a reason a user can act on; the caller adds where it happened (file, row, FHIR path). The JSON
+types of the values have been checked before (`shapes`), so readers judge only their content.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ NOT_DONE_VALUESET = QICORE + "qicore-notDoneValueSet"
 
 
 class BadValue(ValueError):
-    """A FHIR element whose value cannot be read; the message says why."""
+    """A FHIR element whose value cannot be read; the message says why. `at` is the path of the
+    unreadable part below the element the reader was given (`start` of a Period), if any."""
+
+    def __init__(self, reason: str, at: str = ""):
+        super().__init__(reason)
+        self.at = at
 
 
 def instant(value: object) -> dt.datetime | None:
@@ -55,18 +61,30 @@ def day(value: object) -> dt.date | None:
 
 
 def period(value: dict | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """(start, end) of a FHIR Period, either side may be missing."""
+    """(start, end) of a FHIR Period, either side may be missing; an unreadable side is a
+    `BadValue` at `start` or `end`."""
     if not value:
         return None, None
-    return instant(value.get("start")), instant(value.get("end"))
+    return _side(value, "start"), _side(value, "end")
+
+
+def _side(value: dict, side: str) -> dt.datetime | None:
+    try:
+        return instant(value.get(side))
+    except BadValue as error:
+        raise BadValue(str(error), side) from None
 
 
 def timing(resource: dict, stem: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """(start, end) of a choice element `<stem>[x]`: DateTime, Instant, Period or Date."""
+    """(start, end) of a choice element `<stem>[x]`: DateTime, Instant, Period or Date. Problems
+    stay at `<stem>[x]`; for a Period the reason says which side was unreadable."""
     for suffix in ("DateTime", "Instant", "Date"):
-        if f"{stem}{suffix}" in resource:
+        if resource.get(f"{stem}{suffix}") is not None:
             return instant(resource[f"{stem}{suffix}"]), None
-    return period(resource.get(f"{stem}Period"))
+    try:
+        return period(resource.get(f"{stem}Period"))
+    except BadValue as error:
+        raise BadValue(f"{stem}Period.{error.at}: {error}") from None
 
 
 # One shared string per code system: a bulk export repeats the same few URIs millions of times.
