@@ -269,8 +269,10 @@ def validate(
     jobs: int = typer.Option(1, "--jobs", help="Seeds to run at once, each in its own process (memory grows with each)."),
 ) -> None:
     """Score the engine against a synthetic world's known truth (docs/validity.md) and print the JSON report."""
-    from p4pkit.evaluation.validate import report_json, validity_report, write_report
+    from p4pkit.evaluation.validate import check_report_path, report_json, validity_report, write_report
 
+    if out is not None:
+        check_report_path(out)  # before the run: a folder or an unwritable place fails now, not minutes later
     with _progress_bar("validating") as progress:
         report = validity_report(patients, seed, mean_list_size, jobs=jobs, on_progress=progress)
     typer.echo(report_json(report))

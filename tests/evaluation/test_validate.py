@@ -39,12 +39,15 @@ def _row(rows: list[dict], **match) -> dict:
 
 def test_report_shape(report):
     assert set(report) == {"world", "quality", "quality_by_seed", "detection", "false_flags", "program_effect",
-                           "program_effect_coverage", "targets"}
+                           "program_effect_coverage", "targets", "notes"}
     assert report["world"]["practices"] == [40] and report["world"]["seeds"] == [2]
     methods = {(r["measure"], r["method"]) for r in report["quality"]}
     assert methods == {("CMS165", m) for m in ("raw", "oe", "adjusted", "shrunken", "true")} | {("CMS138", m) for m in ("raw", "shrunken", "true")}
-    assert all(r["spearman_sd"] == 0 for r in report["quality"])  # one seed: no spread
+    # one seed: a standard deviation is undefined, so every *_sd is null (it read 0.0 before)
+    assert all(r[f"{figure}_sd"] is None for r in json.loads(report_json(report))["quality"] for figure in validate.FIGURES)
     assert len(report["quality_by_seed"]) == len(report["quality"])
+    assert all(r["spearman_practices"] >= validate.MIN_SPEARMAN_PRACTICES for r in report["quality_by_seed"])
+    assert report["notes"] == [] and all(isinstance(v, bool) for v in report["targets"].values())
     assert {r["behaviour"] for r in report["detection"]} == {"exception_reporting", "deregistration", "upcoding"}
     assert {r["check"] for r in report["false_flags"]} == {"exception_reporting", "deregistration_high_risk", "coding_intensity"}
     assert set(report["targets"]) == TARGETS
@@ -132,7 +135,7 @@ def test_seeds_run_in_worker_processes_give_the_same_report(report):
     parallel = validity_report(10_000, [2], mean_list_size=250, outcome_measures={"CMS165": True},
                                process_measures={"CMS138": True}, jobs=2, on_progress=lambda *step: steps.append(step))
     assert steps == [("1 seed(s), 1 at a time", 0, 1), ("seed 2 done", 1, 1)]
-    assert parallel["quality"] == report["quality"]
+    assert json.loads(report_json(parallel))["quality"] == json.loads(report_json(report))["quality"]  # NaN != NaN
     assert parallel["detection"] == report["detection"]
 
 
@@ -197,8 +200,121 @@ def test_a_failing_seed_in_a_worker_cancels_the_queued_seeds_and_reaches_the_cal
     seeds = [99, 1, 2, 3, 4, 5, 6]
     steps = []
     with pytest.raises(RuntimeError, match="world 99 could not be built") as failure:
-        validity_report(5_000, seeds, jobs=2, on_progress=lambda *step: steps.append(step))
+        validity_report(5_000, seeds, mean_list_size=250, jobs=2, on_progress=lambda *step: steps.append(step))
     assert submitted[99].exception() is failure.value
     assert steps == [("7 seed(s), 2 at a time", 0, 7)]
     cancelled = [seed for seed in seeds if submitted[seed].cancelled()]
     assert 6 in cancelled and cancelled == seeds[len(seeds) - len(cancelled):], cancelled  # the queued tail, never started
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--mean-list-size", "0"], "--mean-list-size 0: the mean number of patients per practice is a whole number, 1 or more"),
+        (["--mean-list-size", "-5"], "--mean-list-size -5: the mean number of patients per practice is a whole number"),
+        # the generator keeps at least 20 practices: 6,000 asked for would silently be 250
+        (["--mean-list-size", "6000"], "would build 20 practices of 250 patients on average, not the 6,000 asked for"),
+        (["--mean-list-size", "250", "--jobs", "0"], "--jobs 0: the number of seeds to run at once is a whole number, 1 or more"),
+        (["--mean-list-size", "250", "--jobs", "-2"], "--jobs -2: the number of seeds to run at once"),
+    ],
+)
+def test_impossible_list_sizes_and_job_counts_are_refused_before_any_world_is_built(monkeypatch, arguments, message):
+    monkeypatch.setattr(validate, "_one_world", lambda *arguments: pytest.fail("a world was built"))
+    mean_list_size = int(arguments[arguments.index("--mean-list-size") + 1])
+    jobs = int(arguments[arguments.index("--jobs") + 1]) if "--jobs" in arguments else 1
+    with pytest.raises(UserError) as refused:
+        validity_report(5_000, [1], mean_list_size=mean_list_size, jobs=jobs)
+    assert message in refused.value.message
+    result = CliRunner().invoke(app, ["validate", "--patients", "5000", "--seed", "1", *arguments])
+    assert result.exit_code == 2, result.output
+    assert "error: --" in result.output
+
+
+def test_the_largest_list_size_the_generator_honours_is_accepted(monkeypatch):
+    monkeypatch.setattr(validate, "_one_world", _stub_world(calls := []))
+    with pytest.raises(UserError, match="would make 19 practice") as refused:
+        validity_report(5_000, [1], mean_list_size=260)  # 19 practices asked for: 20 built
+    assert refused.value.hint.startswith("Use --mean-list-size 250 or less with 5,000 patients")
+    validity_report(5_000, [1], mean_list_size=250)
+    assert calls == [("world", 5_000, 1, 250)]
+    assert validate.practices_built(5_000, 250) == 20 and validate.practices_built(500_000, 2_500) == 200
+
+
+def test_a_report_path_that_is_a_folder_or_under_a_file_is_a_user_error(tmp_path, report):
+    with pytest.raises(UserError, match="is a folder; the report is one JSON file"):
+        validate.check_report_path(tmp_path)
+    with pytest.raises(UserError, match="is a folder"):
+        write_report(report, tmp_path)  # was IsADirectoryError, after the whole run
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="is a file, so no folder can be made there"):
+        validate.check_report_path(tmp_path / "file" / "sub" / "validity.json")
+    assert validate.check_report_path(tmp_path / "new" / "validity.json") == tmp_path / "new" / "validity.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # the check makes nothing
+
+
+def test_the_cli_refuses_an_out_folder_before_any_world_is_built(monkeypatch, tmp_path):
+    monkeypatch.setattr(validate, "_one_world", lambda *arguments: pytest.fail("a world was built"))
+    result = CliRunner().invoke(app, ["validate", "--patients", "5000", "--seed", "1", "--mean-list-size", "250", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "is a folder; the report is one JSON file" in " ".join(result.output.split())  # the console wraps
+
+
+def test_several_seeds_give_standard_deviations_and_one_missing_figure_makes_the_mean_missing(monkeypatch):
+    monkeypatch.setattr(validate, "_one_world", _stub_world([]))
+    two = validity_report(5_000, [1, 2], mean_list_size=250)
+    assert all(r["spearman_sd"] == 0.0 for r in two["quality"])  # two equal figures: a spread of 0, not undefined
+    one = validity_report(5_000, [1], mean_list_size=250)
+    assert all(json.loads(report_json(one))["quality"][0][f"{figure}_sd"] is None for figure in validate.FIGURES)
+
+    def seed_2_has_no_spearman(patients, seed, mean_list_size, outcome_measures, process_measures):
+        world = _stub_world([])(patients, seed, mean_list_size, outcome_measures, process_measures)
+        world["quality"]["spearman_practices"] = 5 if seed == 1 else 1
+        if seed == 2:
+            world["quality"]["spearman"] = float("nan")
+        return world
+
+    monkeypatch.setattr(validate, "_one_world", seed_2_has_no_spearman)
+    mixed = json.loads(report_json(validity_report(5_000, [1, 2], mean_list_size=250)))
+    assert {r["spearman"] for r in mixed["quality"]} == {None}  # not seed 1's 0.5 alone
+    assert mixed["quality"][0]["worst_quartile_misplaced"] == 0.5
+    (note,) = mixed["notes"]
+    assert note.startswith("spearman is null for CMS165") and "seed 1 has 5, seed 2 has 1" in note
+    assert mixed["targets"]["adjusted_and_shrunken_beat_raw_everywhere"] is None
+
+
+def test_targets_are_null_only_when_a_missing_figure_could_decide_them():
+    def quality(adjusted_spearman, adjusted_misplaced):
+        rows = [("raw", 0.8, 0.4), ("adjusted", adjusted_spearman, adjusted_misplaced), ("shrunken", 0.9, 0.1)]
+        return pd.DataFrame([{"measure": "CMS165", "kind": "outcome", "method": m, "spearman": r, "worst_quartile_misplaced": w,
+                              "penalty_deprivation_corr": 0.05, "score_deprivation_corr": 0.0, "mean_reliability": 0.9} for m, r, w in rows])
+    detection = pd.DataFrame({"recall": [1.0, float("nan")], "precision": [1.0, float("nan")]})
+    false_flags = pd.DataFrame({"p_at_least": [1.0]})
+    effect = pd.DataFrame({"covers_planted": [True]})
+    unknown = validate._targets(quality(float("nan"), 0.1), detection, false_flags, effect)
+    assert unknown["adjusted_and_shrunken_beat_raw_everywhere"] is None
+    assert unknown["adjusted_outcome_spearman_at_least_0.85"] is None
+    assert unknown["worst_quartile_misplacement_at_least_halved"] is True
+    assert unknown["detection_recall_at_least_0.9"] is None and unknown["detection_precision_at_least_0.8"] is None
+    failed = validate._targets(quality(float("nan"), 0.5), detection.fillna(0.0), false_flags, effect)
+    assert failed["adjusted_and_shrunken_beat_raw_everywhere"] is False  # worse misplacement decides it
+    assert failed["detection_precision_at_least_0.8"] is False
+    assert validate._targets(quality(0.9, 0.1), detection.fillna(1.0), false_flags, effect) == dict.fromkeys(TARGETS, True)
+
+
+def test_a_world_of_small_lists_says_why_spearman_is_null():
+    """5,000 patients in lists of 100 (50 practices): at most one practice reaches 200 listed
+    patients, so no rank correlation can be taken; before, every spearman was null and the targets
+    read false with no word of why."""
+    small = validity_report(5_000, [1], mean_list_size=100, outcome_measures={"CMS165": True}, process_measures={"CMS138": True})
+    assert all(pd.isna(r["spearman"]) for r in small["quality"])
+    assert any(note.startswith("spearman is null for CMS165, CMS138") and "raise --mean-list-size" in note for note in small["notes"])
+    assert small["targets"]["adjusted_outcome_spearman_at_least_0.85"] is None
+
+
+def test_detection_with_nothing_flagged_has_no_precision():
+    per_world = pd.DataFrame({"check": ["a", "b"], "behaviour": ["x", "y"], "planted": [3, 0], "flagged": [0, 2], "hits": [0, 0]})
+    worlds = [{"quality": pd.DataFrame([{"measure": "M", "kind": "process", "method": "raw", **dict.fromkeys(validate.FIGURES, 0.5)}]),
+               "detection": per_world, "false_flags": pd.DataFrame({"check": ["a"], "entities": [10], "flagged": [0]}),
+               "program_effect": pd.DataFrame({"covers_planted": [True]}), "practices": pd.DataFrame({"practices": [20]})}]
+    detection = validate._summaries(worlds)["detection"].set_index("check")
+    assert detection.loc["a", "recall"] == 0.0 and pd.isna(detection.loc["a", "precision"])  # was 0.0: "all flags wrong"
+    assert pd.isna(detection.loc["b", "recall"]) and detection.loc["b", "precision"] == 0.0

@@ -11,7 +11,8 @@ from p4pkit.errors import UserError
 from p4pkit.model import codes
 from p4pkit.model.schemas import conform
 from p4pkit.risk.adjust import adjusted_rates, social_risk_peer_groups
-from p4pkit.risk.features import check_covariates, patient_features
+from p4pkit.measures.supplemental import AGE_BANDS as SUPPLEMENTAL_AGE_BANDS
+from p4pkit.risk.features import AGE_BANDS, check_covariates, patient_features
 from p4pkit.store import Store
 
 
@@ -93,3 +94,29 @@ def test_peer_groups_by_social_risk_share():
     table = social_risk_peer_groups(attributed, features, 2).set_index("entity_id")
     assert table.social_risk_share.to_dict() == {"A": 1.0, "B": 0.5, "C": 0.0, "D": 0.0}
     assert table.peer_group.to_dict() == {"A": 2, "B": 2, "C": 1, "D": 1}
+
+
+def test_children_have_their_own_age_band():
+    """Before: ages up to 44 all fell in "18-44", children included (326 of a 2,000-patient world).
+    The bands are now the measures' supplemental-data bands, 0-17 first; 17 and 18 straddle the cut."""
+    births = {"newborn": dt.date(2025, 6, 1), "seventeen": dt.date(2007, 7, 1), "eighteen": dt.date(2007, 6, 30),
+              "forty-four": dt.date(1980, 7, 1), "forty-five": dt.date(1980, 6, 30), "ninety": dt.date(1935, 1, 1)}
+    store = Store()
+    store.replace_tables({"patients": conform("patients", {"patient_id": list(births), "birth_date": list(births.values()),
+                                                           "sex": ["female"] * len(births)}),
+                          "events": conform("events", {"event_id": [], "patient_id": [], "kind": [], "code_system": [], "code": [],
+                                                       "start": [], "negated": []})})
+    frame = patient_features(store, dt.date(2025, 6, 30)).set_index("patient_id")
+    assert frame["age"].to_dict() == {"newborn": 0, "seventeen": 17, "eighteen": 18, "forty-four": 44, "forty-five": 45, "ninety": 90}
+    assert frame["age_band"].to_dict() == {"newborn": "0-17", "seventeen": "0-17", "eighteen": "18-44", "forty-four": "18-44",
+                                           "forty-five": "45-64", "ninety": "75+"}
+    assert AGE_BANDS == tuple(label for _, label in SUPPLEMENTAL_AGE_BANDS)
+
+
+def test_an_adjusted_rate_can_use_the_children_band():
+    # a measure whose eligible patients span children and adults: "0-17" is its own category
+    eligible = pd.DataFrame({"patient_id": [f"p{i}" for i in range(8)], "entity_id": ["A", "B"] * 4, "outcome": [1, 0, 1, 1, 0, 0, 1, 0]})
+    features = pd.DataFrame({"patient_id": [f"p{i}" for i in range(8)], "age_band": ["0-17"] * 4 + ["18-44"] * 4})
+    table = adjusted_rates(eligible, features, "logistic", ["age_band"]).set_index("entity_id")
+    # saturated on the band: children 3 of 4, adults 1 of 4; each entity has two of each -> expected 2 x 0.75 + 2 x 0.25 = 2
+    assert table["expected"].to_dict() == pytest.approx({"A": 2.0, "B": 2.0}, abs=1e-6)

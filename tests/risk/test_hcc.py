@@ -126,3 +126,28 @@ def test_codes_outside_the_model_do_not_change_a_run_score():
     row = raw_scores(store, dt.date(2025, 1, 1), dt.date(2025, 12, 31)).to_dict("records")
     # the V28 worked example above: aged 70 on 1 Feb 2025, community non-dual female
     assert row == [{"patient_id": "a", "hcc": pytest.approx(0.395 + 0.166 + 0.360 + 0.514 + 0.112 + 0.176)}]
+
+
+def test_the_module_docstring_names_only_what_exists():
+    """Every `name` the module's docstring cites is the module's own, an input field, a function
+    parameter, an output column or a canonical patients column (it cited a `dual_codes` parameter
+    that never existed)."""
+    import inspect
+    import re
+
+    from p4pkit.model.schemas import TABLES
+    from p4pkit.risk import hcc
+
+    known = {"hccinfhir"} | set(vars(hcc)) | set(HccInputs.__dataclass_fields__)
+    known |= {name for f in vars(hcc).values() if inspect.isfunction(f) for name in inspect.signature(f).parameters}
+    known |= set(score_patients([], "V28", 2025).column_names) | set(TABLES["patients"].schema.names)
+    cited = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", hcc.__doc__))
+    assert cited and cited <= known, cited - known
+
+
+def test_a_caller_with_the_real_dual_code_scores_it_through_the_inputs():
+    # what the docstring now says to do instead of the non-existent `dual_codes`: partial-benefit
+    # dual ("01") has its own coefficients, different from non-dual and full-benefit dual
+    scores = score_patients([HccInputs(p, 72, "F", code, ("E119",)) for p, code in (("n", "NA"), ("p", "01"), ("f", "02"))], "V28", 2025)
+    raw = dict(zip(scores["patient_id"].to_pylist(), scores["raw_score"].to_pylist(), strict=True))
+    assert len({raw["n"], raw["p"], raw["f"]}) == 3

@@ -93,3 +93,15 @@ def test_log_odds_effects_by_hand():
     assert table.loc["B", "variance"] == pytest.approx(1 / (40 * 0.16), rel=1e-6)
     assert table.loc["C", "effect"] == pytest.approx(np.log(0.05 / 0.95), abs=1e-9)
     assert table["observed"].tolist() == [30, 20, 0]
+
+
+def test_peer_groups_refuse_a_missing_share():
+    # Before: one NaN made every cut point NaN and put everyone in group 1.
+    with pytest.raises(ValueError, match="share must be known for every entity: 1 missing"):
+        peer_groups(np.array([0.1, np.nan, 0.3, 0.5, 0.2]), 2)
+
+
+@pytest.mark.parametrize("groups", [0, -1, 2.5])
+def test_peer_groups_need_a_whole_number_of_groups(groups):
+    with pytest.raises(ValueError, match="groups must be a whole number, 1 or more"):
+        peer_groups(np.array([0.1, 0.2, 0.3]), groups)

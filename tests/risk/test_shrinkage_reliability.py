@@ -111,3 +111,63 @@ def test_shrink_normal_by_hand():
     # Spread no wider than chance (Q below k - 1): tau2 0, everyone shrunk to the centre.
     flat = shrink_normal([0.9, 1.1], [0.04, 0.04])
     assert flat.tau2 == 0.0 and flat.shrunk == pytest.approx([1.0, 1.0])
+
+
+def test_shrink_normal_with_one_entity_returns_it_unshrunk_and_says_so():
+    # One estimate cannot show between-entity variance (the DerSimonian-Laird denominator is 0):
+    # no shrinkage is possible, so the estimate is its own centre and tau2 and reliability are undefined.
+    with pytest.warns(RuntimeWarning, match="one entity"):
+        result = shrink_normal([0.3], [0.1])
+    assert result.centre == pytest.approx(0.3) and result.shrunk.tolist() == pytest.approx([0.3])
+    assert np.isnan(result.tau2) and np.isnan(result.reliability).all()
+
+
+@pytest.mark.parametrize(
+    ("estimate", "variance", "message"),
+    [
+        ([], [], "estimate is empty"),
+        ([0.3, 0.5], [0.1], "same length"),
+        ([np.nan, 0.5, 0.1], [0.1, 0.1, 0.1], "estimate must be finite"),
+        ([0.3, 0.5, 0.1], [0.0, 0.1, 0.1], "variance must be finite and positive"),
+        ([0.3, 0.5, 0.1], [-0.1, 0.1, 0.1], "variance must be finite and positive"),
+    ],
+)
+def test_shrink_normal_refuses_what_it_cannot_shrink(estimate, variance, message):
+    with pytest.raises(ValueError, match=message):
+        shrink_normal(estimate, variance)
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "message"),
+    [
+        ([1, 2, 3], [-5, 20, 30], "denominator must be 0 or more: -5 at position 0"),
+        ([1, 2, 3], [10, np.nan, 30], "denominator must be finite"),
+        ([1, 25, 3], [10, 20, 30], "numerator 25 over denominator 20 at position 1"),
+        ([1, 2], [10, 20, 30], "same length"),
+    ],
+)
+def test_shrink_and_ranks_refuse_counts_that_cannot_be_binomial(numerator, denominator, message):
+    # Before: a negative denominator was dropped from the prior's fit but shrunk anyway (to 0.1).
+    with pytest.raises(ValueError, match=message):
+        shrink(numerator, denominator)
+    with pytest.raises(ValueError, match=message):
+        shrink(numerator, denominator, prior=BetaPrior(2.0, 8.0))  # no fit to catch it
+    with pytest.raises(ValueError, match=message):
+        rank_uncertainty(numerator, denominator, prior=BetaPrior(2.0, 8.0), draws=10)
+
+
+@pytest.mark.parametrize("level", [1.5, 1.0, 0.0, -0.5, float("nan")])
+def test_a_credible_level_outside_zero_and_one_is_refused(level):
+    # Before: shrink(level=1.5) returned NaN limits silently.
+    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1"):
+        shrink([3, 5, 9], [10, 20, 30], level=level)
+    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1"):
+        rank_uncertainty([3, 5, 9, 1], [10] * 4, level=level, draws=10)
+
+
+@pytest.mark.parametrize("draws", [0, -1, 2.5, True])
+def test_rank_uncertainty_needs_at_least_one_draw(draws):
+    # Before: draws=0 raised IndexError from inside NumPy.
+    with pytest.raises(ValueError, match="draws must be a whole number, 1 or more"):
+        rank_uncertainty([3, 5, 9, 1], [10] * 4, draws=draws)
+    assert rank_uncertainty([3, 5, 9, 1], [10] * 4, draws=np.int64(1)).median_rank.shape == (4,)

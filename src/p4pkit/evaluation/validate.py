@@ -20,15 +20,16 @@ true quality and which practices game, so the answers can be measured rather tha
 - program effect: the difference in differences of HbA1c and systolic pressure readings,
   participants against the others, before and after the program start, with patient and quarter
   fixed effects and practice-clustered 95% intervals, against the planted effect as the recorded
-  readings can show it (`planted_on_readings`), and the event-study pre-trend test; the same for
-  cholesterol, which is not incentivised and should not move (a placebo outcome).
+  readings can show it (`planted`, from `planted_on_readings`), and the event-study pre-trend
+  test; the same for cholesterol, which is not incentivised and should not move (a placebo).
 
 Every figure is measured on several worlds (seeds) and reported as the mean and standard deviation
 over them, so that one world's luck does not decide a target. The default world is 500,000
 patients in practices of 2,500 on average (the generator's own list size, near real practices):
 200 practices, so correlations have a chance standard error near 0.07 and a worst quartile of 50
 moves in steps of 0.02, and each practice has a few hundred diabetics rather than fifty. The acceptance targets are those of the issue; `targets` says which
-are met, judged on the means.
+are met, judged on the means: true, false, or null when a figure a target needs is undefined in this
+world (e.g. no practice large enough for a rank correlation), with `notes` saying why.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from numbers import Integral
 from pathlib import Path
 
 import ibis
@@ -58,6 +60,7 @@ from p4pkit.safeguards.gaming import gaming_flags
 from p4pkit.store import Store
 from p4pkit.synth import BEHAVIOURS, check_seed, generate
 from p4pkit.synth.clinical import HBA1C_RANGE, SYSTOLIC_RANGE
+from p4pkit.synth.params import Params
 
 PERIOD = Period.parse("2025-01-01:2025-12-31")
 WINDOW = Period.parse("2024-01-01:2025-12-31")
@@ -65,6 +68,7 @@ OUTCOME_MEASURES = {"CMS122": False, "CMS165": True}  # measure -> higher is bet
 PROCESS_MEASURES = {"CMS125": True, "CMS130": True, "CMS138": True}
 COVARIATES = ("age", "sex", "deprivation_quintile", "social_risk", "conditions")
 MIN_PATIENTS = 200
+MIN_SPEARMAN_PRACTICES = 3  # a rank correlation over two practices is always +1 or -1
 PENALTY = 0.01
 CHECK_BEHAVIOUR = {"exception_reporting": "exception_reporting", "deregistration_high_risk": "deregistration", "coding_intensity": "upcoding"}
 ONE_SIDED_3SD = float(stats.norm.sf(3.0))
@@ -127,18 +131,32 @@ def _scores(measure: str, higher_better: bool, results: pd.DataFrame, patients: 
     return table
 
 
+def _pearson(x: pd.Series, y: pd.Series) -> float:
+    """Pearson's r, NaN (without NumPy's warning) when either variable does not vary."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def _figures(table: pd.DataFrame, practices: pd.DataFrame, method: str) -> dict:
+    """The quality figures of one score; `spearman` is NaN (null in the report) when fewer than
+    MIN_SPEARMAN_PRACTICES practices have MIN_PATIENTS listed patients (`spearman_practices` says
+    how many did)."""
     data = table.merge(practices, on="entity_id")
     large = data[data["patients"] >= MIN_PATIENTS]
     quarter = int(np.floor(len(data) / 4))
     estimated_worst = set(data.nsmallest(quarter, method)["entity_id"])
     truly_worst = set(data.nsmallest(quarter, "true_quality")["entity_id"])
     penalty = data["entity_id"].isin(estimated_worst).astype(float) * PENALTY
+    spearman = (float(stats.spearmanr(large[method], large["true_quality"]).statistic)
+                if len(large) >= MIN_SPEARMAN_PRACTICES else float("nan"))
     return {
-        "spearman": float(stats.spearmanr(large[method], large["true_quality"]).statistic),
-        "score_deprivation_corr": float(np.corrcoef(data[method], data["deprived_share"])[0, 1]),
+        "spearman": spearman,
+        "spearman_practices": len(large),
+        "score_deprivation_corr": _pearson(data[method], data["deprived_share"]),
         "worst_quartile_misplaced": len(estimated_worst - truly_worst) / max(quarter, 1),
-        "penalty_deprivation_corr": float(np.corrcoef(penalty, data["deprived_share"])[0, 1]),
+        "penalty_deprivation_corr": _pearson(penalty, data["deprived_share"]),
     }
 
 
@@ -268,26 +286,43 @@ def interval_coverage(effect: pd.DataFrame, level: float = 0.95) -> dict:
             "p_at_least_misses": float(stats.binom.sf(intervals - covering - 1, intervals, 1 - level))}
 
 
-def _beats(better: pd.Series, raw: pd.Series) -> bool:
+def _holds(left: float, compare, right: float) -> bool | None:
+    """compare(left, right), or None (not judged) when either figure is missing (NaN)."""
+    return None if pd.isna(left) or pd.isna(right) else bool(compare(left, right))
+
+
+def _all(judgements) -> bool | None:
+    """False if any judgement is False, else None if any could not be made, else True."""
+    judgements = list(judgements)
+    if any(j is False for j in judgements):
+        return False
+    return None if any(j is None for j in judgements) else True
+
+
+def _beats(better: pd.Series, raw: pd.Series) -> bool | None:
     """A score beats raw when it is no worse on each quality figure (means over worlds)."""
-    return bool(better["spearman"] >= raw["spearman"]
-                and better["worst_quartile_misplaced"] <= raw["worst_quartile_misplaced"]
-                and abs(better["penalty_deprivation_corr"]) <= abs(raw["penalty_deprivation_corr"]))
+    return _all([_holds(better["spearman"], np.greater_equal, raw["spearman"]),
+                 _holds(better["worst_quartile_misplaced"], np.less_equal, raw["worst_quartile_misplaced"]),
+                 _holds(abs(better["penalty_deprivation_corr"]), np.less_equal, abs(raw["penalty_deprivation_corr"]))])
 
 
 def _targets(quality: pd.DataFrame, detection: pd.DataFrame, false_flags: pd.DataFrame, effect: pd.DataFrame) -> dict:
+    """Each acceptance target: true, false, or None (null: not judged, because a figure it needs
+    is missing; the report's `notes` say why)."""
     by = quality.set_index(["measure", "method"])
     better = [_beats(by.loc[(m, method)], by.loc[(m, "raw")]) for m, method in by.index if method in ("adjusted", "shrunken")]
     outcome = quality[quality["method"] == "adjusted"].set_index("measure")
     outcome_raw = quality[(quality["kind"] == "outcome") & (quality["method"] == "raw")].set_index("measure")
     return {
-        "adjusted_and_shrunken_beat_raw_everywhere": all(better),
-        "adjusted_outcome_spearman_at_least_0.85": bool((outcome["spearman"] >= 0.85).all()),
-        "worst_quartile_misplacement_at_least_halved": bool(
-            (outcome["worst_quartile_misplaced"] <= outcome_raw["worst_quartile_misplaced"] / 2).all()),
-        "penalty_deprivation_corr_below_0.1_after_adjustment": bool((outcome["penalty_deprivation_corr"].abs() < 0.1).all()),
-        "detection_recall_at_least_0.9": bool((detection["recall"] >= 0.9).all()),
-        "detection_precision_at_least_0.8": bool((detection["precision"] >= 0.8).all()),
+        "adjusted_and_shrunken_beat_raw_everywhere": _all(better),
+        "adjusted_outcome_spearman_at_least_0.85": _all(_holds(r, np.greater_equal, 0.85) for r in outcome["spearman"]),
+        "worst_quartile_misplacement_at_least_halved": _all(
+            _holds(outcome.loc[m, "worst_quartile_misplaced"], np.less_equal, outcome_raw.loc[m, "worst_quartile_misplaced"] / 2)
+            for m in outcome.index),
+        "penalty_deprivation_corr_below_0.1_after_adjustment": _all(
+            _holds(abs(r), np.less, 0.1) for r in outcome["penalty_deprivation_corr"]),
+        "detection_recall_at_least_0.9": _all(_holds(r, np.greater_equal, 0.9) for r in detection["recall"]),
+        "detection_precision_at_least_0.8": _all(_holds(r, np.greater_equal, 0.8) for r in detection["precision"]),
         "did_interval_contains_planted_effect": bool(effect["covers_planted"].all()),
         "false_flags_within_limits": bool((false_flags["p_at_least"] >= 0.01).all()),
     }
@@ -316,12 +351,75 @@ def _summaries(worlds: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]
     stacked = {name: pd.concat([w[name] for w in worlds], ignore_index=True) for name in worlds[0]}
     keys = ["measure", "kind", "method"]
     grouped = stacked["quality"].groupby(keys, sort=False)[list(FIGURES)]
-    quality = grouped.mean().join(grouped.std(ddof=1).fillna(0.0).add_suffix("_sd")).reset_index()
+    # A figure missing in any world is missing in the mean (not averaged over the other worlds).
+    # The standard deviation of one world's figure is undefined: NaN, null in the report.
+    means = grouped.agg(lambda values: values.mean(skipna=False))
+    spread = grouped.agg(lambda values: values.std(ddof=1, skipna=False))
+    quality = means.join(spread.add_suffix("_sd")).reset_index()
     detection = stacked["detection"].groupby(["check", "behaviour"], sort=False)[["planted", "flagged", "hits"]].sum().reset_index()
-    detection["recall"] = detection["hits"] / detection["planted"].clip(lower=1)
-    detection["precision"] = detection["hits"] / detection["flagged"].clip(lower=1)
+    # No planted practice: recall undefined; no flag: precision undefined (NaN, null in the report).
+    detection["recall"] = detection["hits"] / detection["planted"].where(detection["planted"] > 0)
+    detection["precision"] = detection["hits"] / detection["flagged"].where(detection["flagged"] > 0)
     return {"quality": quality, "detection": detection, "false_flags": false_flag_summary(stacked["false_flags"]),
             "program_effect": stacked["program_effect"], "practices": stacked["practices"]}
+
+
+def _whole_number(value: object, least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, Integral) and value >= least
+
+
+def practices_built(patients: int, mean_list_size: int) -> int:
+    """The number of practices the generator builds (`synth.world.build_world`): patients / list
+    size, rounded, but never fewer than its `min_practices`."""
+    return max(Params.min_practices, round(patients / mean_list_size))
+
+
+def _check_world(patients: int, mean_list_size: int, jobs: int) -> None:
+    """Refuse, before any work, a list size or job count the report cannot honour."""
+    if not _whole_number(jobs, 1):
+        raise UserError(f"--jobs {jobs}: the number of seeds to run at once is a whole number, 1 or more",
+                        hint="--jobs 1 runs the seeds one after another in this process.")
+    if not _whole_number(mean_list_size, 1):
+        raise UserError(f"--mean-list-size {mean_list_size}: the mean number of patients per practice is a whole number, 1 or more",
+                        hint=f"The default is {MEAN_LIST_SIZE:,}.")
+    asked = round(patients / mean_list_size)
+    if asked < Params.min_practices:
+        built = practices_built(patients, mean_list_size)
+        raise UserError(
+            f"--mean-list-size {mean_list_size:,} with {patients:,} patients would make {asked} practice(s); the generator keeps "
+            f"at least {Params.min_practices}, so it would build {built} practices of {patients / built:,.0f} patients on average, "
+            f"not the {mean_list_size:,} asked for",
+            hint=f"Use --mean-list-size {patients // Params.min_practices:,} or less with {patients:,} patients, "
+                 f"or at least {mean_list_size * Params.min_practices:,} patients for lists of {mean_list_size:,}.")
+
+
+def _notes(quality_by_seed: pd.DataFrame, detection: pd.DataFrame) -> list[str]:
+    """Why figures or targets are missing (null) from the report."""
+    notes = []
+    missing = quality_by_seed[quality_by_seed["spearman"].isna()]
+    if not missing.empty and "spearman_practices" in missing:
+        counts = quality_by_seed.groupby("seed", sort=False)["spearman_practices"].max()
+        measures = ", ".join(dict.fromkeys(missing["measure"]))
+        notes.append(
+            f"spearman is null for {measures}: it is taken over practices with at least {MIN_PATIENTS} listed patients and needs "
+            f"{MIN_SPEARMAN_PRACTICES} of them, and "
+            + ", ".join(f"seed {seed} has {count}" for seed, count in counts.items())
+            + " (the lists are too small: raise --mean-list-size). A figure missing in any seed is missing from the means, "
+              "and the targets that use it (adjusted_and_shrunken_beat_raw_everywhere, adjusted_outcome_spearman_at_least_0.85) "
+              "are null, not judged, unless another figure already fails them.")
+    for figure in ("score_deprivation_corr", "penalty_deprivation_corr"):
+        missing = quality_by_seed[quality_by_seed[figure].isna()]
+        if not missing.empty:
+            where = ", ".join(f"{r.measure} {r.method} (seed {r.seed})" for r in missing.itertuples())
+            notes.append(f"{figure} is null for {where}: a correlation is undefined when one of its variables does not vary "
+                         "across practices, here the score (e.g. shrunk wholly to the centre when the between-practice variance "
+                         "is estimated as 0) or the practices' share of most-deprived patients.")
+    for column, count, meaning in (("recall", "planted", "no practice does the behaviour"), ("precision", "flagged", "the check flagged no practice")):
+        missing = detection.loc[detection[column].isna(), "check"].tolist()
+        if missing:
+            notes.append(f"detection {column} is null for {', '.join(missing)}: {meaning} ({count} 0 over all seeds), so the "
+                         f"target on {column} is null unless another check fails it.")
+    return notes
 
 
 def validity_report(
@@ -336,7 +434,9 @@ def validity_report(
     """For each seed, generate the world twice (behaviours off, then all on) and run the checks;
     return the report with figures summarised over the seeds and per seed.
 
-    `mean_list_size` is passed to the generator (patients per practice). The measure dictionaries
+    `mean_list_size` is passed to the generator (patients per practice); a size that would leave
+    fewer than the generator's minimum of 20 practices is refused, as the generator would silently
+    build smaller lists than asked for. The measure dictionaries
     (measure id -> higher is better) choose what the quality figures cover. `jobs` > 1 runs that
     many seeds at once in separate processes (each holds one world at a time). `on_progress(step,
     done, total)` counts seeds: as each starts when they run one by one, as each ends with `jobs` > 1."""
@@ -347,6 +447,7 @@ def validity_report(
         raise UserError("no seeds given for the validity report", hint="Give at least one --seed (the default is 1, 2 and 3).")
     for seed in seeds:  # before any worker starts: one bad seed would otherwise stop the others midway
         check_seed(seed)
+    _check_world(patients, mean_list_size, jobs)
     arguments = {seed: (patients, seed, mean_list_size, outcome_measures, process_measures) for seed in seeds}
     if jobs > 1:
         # Workers are spawned, not forked: the CLI's progress bar runs a thread that may hold its
@@ -367,17 +468,19 @@ def validity_report(
             worlds.append(_one_world(*arguments[seed]))
         on_progress("seeds done", len(seeds), len(seeds))
     summary = _summaries(worlds)
+    quality_by_seed = pd.concat([w["quality"] for w in worlds], ignore_index=True)
     return {
         "world": {"patients": patients, "seeds": list(seeds), "mean_list_size": mean_list_size,
                   "practices": summary["practices"]["practices"].tolist(), "period": f"{PERIOD.start}:{PERIOD.end}",
                   "gaming_window": f"{WINDOW.start}:{WINDOW.end}"},
         "quality": summary["quality"].to_dict(orient="records"),
-        "quality_by_seed": pd.concat([w["quality"] for w in worlds], ignore_index=True).to_dict(orient="records"),
+        "quality_by_seed": quality_by_seed.to_dict(orient="records"),
         "detection": summary["detection"].to_dict(orient="records"),
         "false_flags": summary["false_flags"].to_dict(orient="records"),
         "program_effect": summary["program_effect"].to_dict(orient="records"),
         "program_effect_coverage": interval_coverage(summary["program_effect"]),
         "targets": _targets(summary["quality"], summary["detection"], summary["false_flags"], summary["program_effect"]),
+        "notes": _notes(quality_by_seed, summary["detection"]),
     }
 
 
@@ -399,9 +502,26 @@ def report_json(report: dict) -> str:
     return json.dumps(clean(report), indent=2)
 
 
+def check_report_path(out: str | Path) -> Path:
+    """Refuse (UserError) a report path that cannot be written: an existing folder, or a place
+    under a file or an unwritable folder. Call it before the run, so the mistake costs nothing."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; the report is one JSON file",
+                        hint=f"Name a file, e.g. --out {out / 'validity.json'}.")
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"--out {out}: {ancestor} is a file, so no folder can be made there for the report")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: the folder {ancestor} is not writable")
+    return out
+
+
 def write_report(report: dict, out: str | Path) -> Path:
     """Write the JSON report to `out` through a temporary file, so a failed write leaves nothing."""
-    out = Path(out)
+    out = check_report_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = out.with_name(f".{out.name}.tmp")
     try:

@@ -8,7 +8,7 @@ covariates a program file may name:
 | name | meaning |
 | --- | --- |
 | `age` | age in years at the end of the period (entered as a natural spline-free linear term) |
-| `age_band` | 18-44, 45-64, 65-74, 75+ (categorical) |
+| `age_band` | 0-17, 18-44, 45-64, 65-74, 75+ (categorical; the bands of `measures.supplemental`) |
 | `sex` | female / male / other / unknown (categorical) |
 | `comorbidities` | number of chronic condition groups recorded by the end of the period (below) |
 | `deprivation_quintile` | 1 (most deprived) to 5; missing as its own category |
@@ -27,9 +27,11 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from p4pkit.errors import UserError
+from p4pkit.measures.supplemental import AGE_BANDS as SUPPLEMENTAL_AGE_BANDS
 from p4pkit.measures.timing import age_in_years_at
 from p4pkit.model import codes
 from p4pkit.store import Store
@@ -50,6 +52,10 @@ CONDITION_GROUPS: dict[str, tuple[str, ...]] = {
 }
 COVARIATES = ("age", "age_band", "sex", "comorbidities", "deprivation_quintile", "social_risk", "ethnicity", "hcc")
 CATEGORICAL = ("age_band", "sex", "deprivation_quintile", "ethnicity")
+# The measures' supplemental-data bands (0-17, 18-44, 45-64, 65-74, 75+), on whole years of age at
+# the period end: right-closed bins (-inf, 17], (17, 44], ... so that 17 is "0-17" and 18 "18-44".
+AGE_BANDS = tuple(label for _, label in SUPPLEMENTAL_AGE_BANDS)
+AGE_BAND_EDGES = (-np.inf, *(low - 1 for low, _ in SUPPLEMENTAL_AGE_BANDS[1:]), np.inf)
 
 
 def check_covariates(names: list[str], where: str) -> None:
@@ -88,7 +94,7 @@ def patient_features(store: Store, period_end: dt.date, patient_ids: list[str] |
     frame = store.backend.to_pyarrow(table).to_pandas()
     if patient_ids is not None:
         frame = frame[frame.patient_id.isin(set(patient_ids))]
-    frame["age_band"] = pd.cut(frame.age, [-1, 44, 64, 74, 200], labels=["18-44", "45-64", "65-74", "75+"]).astype(str)
+    frame["age_band"] = pd.cut(frame.age, AGE_BAND_EDGES, labels=AGE_BANDS).astype(str)
     return frame.reset_index(drop=True)
 
 

