@@ -129,17 +129,20 @@ def test_missing_connect_pieces_fail_when_services_are_required_and_skip_otherwi
 
 def test_a_connect_session_leaves_local_spark_possible_in_the_process():
     """PySpark's generic builder marks the whole process as Connect-only (SPARK_CONNECT_MODE_ENABLED),
-    which broke every later local Spark store in the same pytest worker. No server is needed: the
-    client connects lazily."""
+    which broke every later local Spark store in the same pytest worker. No Spark server is needed:
+    the client connects lazily, and a plain listening socket passes p4pkit's reachability check."""
     require_spark(connect=True)
     from p4pkit.engine.spark import _remote_session
 
     assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
-    session = _remote_session("sc://localhost:1")
-    try:
-        assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
-    finally:
-        session.client.close()  # stop() would try to release the session on the absent server
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        session = _remote_session(f"sc://127.0.0.1:{listener.getsockname()[1]}")
+        try:
+            assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+        finally:
+            session.client.close()  # stop() would try to release the session on the absent server
 
 
 def test_the_manifest_names_the_connect_server_without_its_credentials(monkeypatch):
