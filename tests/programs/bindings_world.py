@@ -24,6 +24,7 @@ from unittest.mock import patch
 
 import duckdb
 import pyarrow as pa
+import yaml
 
 from p4pkit.ingest import load_folder
 from p4pkit.measures import Period, run_measures
@@ -65,13 +66,48 @@ def run(name: str, data: Path | None = None) -> Path:
     measure order, which is the table `run_measures` returns for several measures at once.
     """
     data = data or store()
-    out = _folder() / "runs" / f"{name}-{data.stem}"
+    return _run_file(PROGRAMS / f"{name}.yaml", data, _folder() / "runs" / f"{name}-{data.stem}")
 
+
+def variant(name: str, changes: dict) -> str:
+    """The YAML of `programs/<name>.yaml` with dotted-path changes, e.g. `{"measures.0.risk_adjustment":
+    {"method": "none"}}` (a value of `DELETE` removes the key)."""
+    data = yaml.safe_load((PROGRAMS / f"{name}.yaml").read_text(encoding="utf-8"))
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        if value is DELETE:
+            node.pop(int(last) if last.isdigit() else last)
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+DELETE = object()
+_VARIANTS: dict[tuple[str, str], Path] = {}
+
+
+def run_variant(name: str, label: str, changes: dict) -> Path:
+    """The run folder of a variant of `programs/<name>.yaml` (see `variant`) over the world's store,
+    sharing measure results with the other runs; `label` names the variant and caches its run."""
+    key = (name, label)
+    if key not in _VARIANTS:
+        folder = _folder() / "variants"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{name}-{label}.yaml"
+        path.write_text(variant(name, changes), encoding="utf-8")
+        _VARIANTS[key] = _run_file(path, store(), _folder() / "runs" / f"{name}-{label}")
+    return _VARIANTS[key]
+
+
+def _run_file(path: Path, data: Path, out: Path) -> Path:
     def shared(_store, measure_ids, period):
         return pa.concat_tables([_measured(data, m, period.start, period.end) for m in sorted(measure_ids)])
 
     with patch("p4pkit.programs.context.run_measures", shared):
-        run_program(PROGRAMS / f"{name}.yaml", data, out)
+        run_program(path, data, out)
     return out
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from bindings_world import EXAMPLES, run
+from bindings_world import EXAMPLES, run, run_variant
 
 from p4pkit.errors import UserError
 from p4pkit.programs.bindings import MODELS, SCORE_COLUMNS, binding_for
@@ -43,3 +43,17 @@ def test_example_program_runs_and_its_books_balance(name):
     assert scores.entity_id.nunique() >= 2
     attributed = pd.read_parquet(out / "attribution.parquet").query("period == 'performance'").entity_id.dropna()
     assert set(payments.entity_id) <= set(attributed)
+
+
+@pytest.mark.parametrize("name", ["qof", "rosp", "mips", "hvbp", "hacrp", "peer-comparison"])
+def test_payment_floors_reach_every_model_that_scores_measures(name):
+    """Floors no entity can clear leave every entity out of every measure (`RunContext.measure`),
+    whatever the model: nothing is scored, so no money moves and nobody is ranked."""
+    out = run_variant(name, "unreachable-floors", {"payment.min_denominator": 10**9})
+    measures = pd.read_parquet(out / "entity_measures.parquet").query("period == 'performance'")
+    assert not measures.meets_payment_floors.any()
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert {k: Decimal(v) for k, v in ledger["totals"].items() if k != "funded"} == {"withheld": 0, "paid": 0, "recovered": 0}
+    scores = pd.read_parquet(out / "entity_scores.parquet")
+    scored = scores[scores.component.isin(set(measures.measure_id)) & (scores.tier != "below payment floors")]
+    assert scored.empty, scored.head()

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
-from bindings_world import run, store
+from bindings_world import run, run_variant, store
+
+from p4pkit.errors import UserError
 
 PERIOD = ("2023-07-01", "2025-12-31")
 
@@ -78,3 +82,41 @@ def test_a_penalised_hospitals_factor_and_penalty_by_hand(out, conditions):
         penalty = ((1 - Decimal(str(factor))) * Decimal(payments[hospital])).quantize(Decimal("0.01"), ROUND_HALF_UP)
         booked = pd.read_parquet(out / "payments.parquet").set_index("entity_id").amount[hospital]
         assert booked == pytest.approx(penalty, abs=Decimal("0.02"))
+
+
+# ---- social risk: covariate or peer groups -----------------------------------------------------
+
+SOCIAL_COVARIATE = {"measures.0.social_risk": {"adjustment": "covariate"}}
+
+
+def test_the_covariates_a_measure_asks_for_are_the_same_for_every_run():
+    from p4pkit.programs.loader import load_program
+    from p4pkit.programs.schema import Measure
+
+    hrrp = load_program(Path(__file__).resolve().parents[2] / "programs" / "hrrp.yaml").measures[0]
+    assert hrrp.model_covariates == ["age", "sex", "comorbidities"]
+    social = Measure.model_validate({**hrrp.model_dump(), "social_risk": {"adjustment": "covariate"}})
+    assert social.model_covariates == ["age", "sex", "comorbidities", "social_risk", "deprivation_quintile"]
+    hcc = Measure.model_validate({**hrrp.model_dump(), "risk_adjustment": {"method": "hcc", "covariates": ["age", "social_risk"]},
+                                  "social_risk": {"adjustment": "covariate"}})
+    assert hcc.model_covariates == ["age", "social_risk", "deprivation_quintile", "hcc"]
+
+
+def test_social_risk_as_a_covariate_enters_the_err_model_instead_of_peer_groups(out, conditions, monkeypatch):
+    import p4pkit.programs.bindings.hrrp as binding
+
+    fitted_on = []
+    fit = binding.predicted_expected
+    monkeypatch.setattr(binding, "predicted_expected", lambda frame, *args: fitted_on.append(list(args[-1])) or fit(frame, *args))
+    social = run_variant("hrrp", "social-covariate", SOCIAL_COVARIATE)
+    assert fitted_on == [["age", "sex", "comorbidities", "social_risk", "deprivation_quintile"]]
+    errs = pd.read_parquet(social / "entity_scores.parquet").query("component == 'READMIT_30D'").set_index("entity_id")
+    assert set(errs.index) == set(conditions.index)
+    assert not np.allclose(errs.value, conditions.err.reindex(errs.index))  # the model changed
+    # one national group: the program chose the covariate instead of the statute's peer groups
+    assert errs.detail.str.endswith("peer group 1").all() and conditions.group.nunique() > 1
+
+
+def test_more_peer_groups_than_hospitals_is_refused():
+    with pytest.raises(UserError, match=r"50 social-risk peer groups for \d entities"):
+        run_variant("hrrp", "fifty-groups", {"measures.0.social_risk": {"adjustment": "peer_grouping", "peer_groups": 50}})

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from bindings_world import run, store
+from bindings_world import run, run_variant, store
 
 MEASURES = ("CMS130", "CMS138", "CMS165")  # all higher is better
 CENT = Decimal("0.01")
@@ -82,3 +82,37 @@ def test_bonuses_follow_the_scores_above_the_threshold_and_balance_the_penalties
     ledger = json.loads((out / "ledger.json").read_text())
     assert ledger["budget_neutral"]
     assert abs(Decimal(ledger["totals"]["paid"]) - Decimal(ledger["totals"]["recovered"])) <= CENT
+
+
+def test_a_risk_adjusted_measure_is_scored_on_its_adjusted_rate_against_adjusted_benchmarks():
+    out = run_variant("mips", "adjusted", {"measures.1.risk_adjustment": {"method": "logistic", "covariates": ["age", "sex", "comorbidities"]}})
+    em = pd.read_parquet(out / "entity_measures.parquet").query("group_index == 0 and measure_id == 'CMS165'")
+    adjusted = 100 * em.adjusted_rate.clip(upper=1)
+    base = em[(em.period == "baseline") & (em.performance_denominator >= 20)]
+    cuts = np.percentile(adjusted[base.index], [10, 20, 30, 40, 50, 60, 70, 80, 90])
+    scores = pd.read_parquet(out / "entity_scores.parquet").query("component == 'CMS165'").set_index("entity_id")
+    performance = em[(em.period == "performance") & (em.performance_denominator >= 20)].set_index("entity_id")
+    assert len(performance) >= 2
+    moved = 0
+    for clinician, r in performance.iterrows():
+        rate = 100 * min(1.0, r.adjusted_rate)
+        assert scores.value[clinician] == pytest.approx(rate)
+        assert scores.points[clinician] == pytest.approx(_points(rate, cuts))
+        assert "CMS165: risk-adjusted " in scores.detail[clinician]
+        moved += abs(rate - 100 * r.numerator / r.performance_denominator) > 0.5
+    assert moved >= 1
+
+
+def test_payment_floors_leave_a_measure_out_without_docking_the_clinician(out):
+    floored = run_variant("mips", "floors", {"payment.min_reliability": 0.85})
+    em = pd.read_parquet(floored / "entity_measures.parquet").query("group_index == 0 and period == 'performance'")
+    below = em[~em.meets_payment_floors]
+    assert len(below) >= 1 and (em.meets_payment_floors == (em.reliability.fillna(1) >= 0.85)).all()
+    scores = pd.read_parquet(floored / "entity_scores.parquet")
+    shown = set(zip(scores.entity_id, scores.component))
+    assert not shown & set(zip(below.entity_id, below.measure_id))
+    # the quality category counts the measures left: min(6, 3 - those below the floors)
+    quality = scores[scores.component == "quality"].set_index("entity_id")
+    for clinician, left_out in below.groupby("entity_id").size().items():
+        if clinician in quality.index:
+            assert quality.detail[clinician].endswith(f"from the best {3 - left_out} measures")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from decimal import Decimal
@@ -152,3 +153,103 @@ def test_documentation_describes_every_field():
     doc = (ROOT / "docs" / "programs" / "program-files.md").read_text()
     missing = sorted(name for name in _field_names(Program, set()) if f"`{name}`" not in doc)
     assert missing == []
+
+
+# ---- settings a run would ignore are refused when the file is loaded ------------------------------
+
+TEXTS = {name: (ROOT / "programs" / f"{name}.yaml").read_text() for name in ("qof", "hrrp", "peer-comparison", "hacrp", "never-events")}
+HYP = "    thresholds: {method: fixed, lower: 40, upper: 77}"  # a line of QOF_HYP_BP140 (measures[1])
+ADJUSTED = "risk_adjustment: {method: logistic, covariates: [age, sex]}"
+HRRP_SOCIAL = "    social_risk: {adjustment: peer_grouping, peer_groups: 5, grouping_variable: dual_proportion}   # 21st Century Cures Act"
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "field", "message"),
+    [
+        ("qof", HYP, HYP + "\n    risk_adjustment: {method: logistic, covariates: [age, bmi]}",
+         "measures[1].risk_adjustment.covariates", "unknown covariate(s) bmi. Covariates p4pkit computes: age,"),
+        ("qof", HYP, HYP + "\n    risk_adjustment: {method: logistic, covariates: [age, age]}",
+         "measures[1].risk_adjustment.covariates", "covariate(s) named more than once: age"),
+        ("qof", HYP, HYP + "\n    risk_adjustment: {method: stratification, covariates: [age]}",
+         "measures[1].risk_adjustment.method", "method 'stratification' is not implemented"),
+        ("qof", HYP, HYP + "\n    risk_adjustment: {method: logistic, covariates: []}",
+         "measures[1].risk_adjustment.covariates", "method 'logistic' with no covariates adjusts for nothing"),
+        ("qof", HYP, HYP + "\n    social_risk: {adjustment: covariate}",
+         "measures[1].social_risk.adjustment", "social-risk adjustment 'covariate' needs a risk model"),
+        ("qof", HYP, HYP + "\n    social_risk: {adjustment: peer_grouping, peer_groups: 3}",
+         "measures[1].social_risk.adjustment", "scoring model 'qof' does not compare entities within peer groups"),
+        ("qof", HYP, HYP + "\n    social_risk: {adjustment: off, grouping_variable: dual_proportion}",
+         "measures[1].social_risk.grouping_variable", "grouping_variable is only used with adjustment 'peer_grouping'"),
+        ("hrrp", HRRP_SOCIAL, HRRP_SOCIAL.replace("dual_proportion", "nonsense_var"),
+         "measures[0].social_risk.grouping_variable", "unknown grouping variable 'nonsense_var'"),
+        ("hrrp", "covariates: [age, sex, comorbidities]}", "covariates: [age, sex, comorbidities, social_risk]}",
+         "measures[0].social_risk.adjustment", "counts it twice"),
+        ("hrrp", "{method: hierarchical_logistic,", "{method: hcc,",
+         "measures[0].risk_adjustment.method", "needs method 'hierarchical_logistic'"),
+        ("hrrp", "  conditions: [READMIT_30D]", "  conditions: [READMIT_30D, AMI]",
+         "scoring.conditions[1]", "HRRP condition 'AMI' has no index stays"),
+        ("hrrp", "  downside: true\n", "  downside: true\n  min_reliability: 0.7\n",
+         "payment.min_reliability", "payment floors are not applied by the hrrp model"),
+        ("peer-comparison", "    kind: intermediate_outcome\n  - id: CMS125",
+         "    kind: intermediate_outcome\n    social_risk: {adjustment: peer_grouping, peer_groups: 2}\n  - id: CMS125",
+         "measures[1].social_risk.adjustment", "with comparator 'state' does not compare entities within peer groups"),
+        ("peer-comparison", "    kind: intermediate_outcome\n  - id: CMS125",
+         "    kind: intermediate_outcome\n    risk_adjustment: {method: hierarchical_logistic, covariates: [age]}\n  - id: CMS125",
+         "measures[1].risk_adjustment.method", "the hierarchical model's shrunken ratio has none here"),
+        ("hacrp", "kind: outcome, min_denominator: 25}", f"kind: outcome, min_denominator: 25, {ADJUSTED}}}",
+         "measures[0].risk_adjustment.method", "READMIT_30D is scored on observations"),
+        ("never-events", "kind: outcome}", f"kind: outcome, {ADJUSTED}}}",
+         "measures[0]", "never_events pays on listed events, not on measures"),
+    ],
+)
+def test_settings_a_run_would_ignore_are_refused_with_file_line_and_field(tmp_path, name, old, new, field, message):
+    assert old in TEXTS[name], old
+    text = TEXTS[name].replace(old, new, 1)
+    problems = problems_of(tmp_path, text)
+    found = [p for p in problems if f"field '{field}': " in p and message in p]
+    assert found, problems
+    assert f"{tmp_path / 'program.yaml'}, line " in found[0]
+
+
+def test_the_line_named_is_the_lines_of_the_field(tmp_path):
+    text = QOF.replace(HYP, HYP + "\n    risk_adjustment:\n      method: logistic\n      covariates: [age, bmi]")
+    [problem] = problems_of(tmp_path, text)
+    assert f"line {line_of(text, 'covariates: [age, bmi]')}, field 'measures[1].risk_adjustment.covariates'" in problem
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = QOF.replace(HYP, HYP + "\n    risk_adjustment: {method: stratification, covariates: [bogus]}")
+    problems = problems_of(tmp_path, text)
+    assert any("'measures[1].risk_adjustment.method': method 'stratification'" in p for p in problems)
+    assert any("'measures[1].risk_adjustment.covariates': unknown covariate(s) bogus" in p for p in problems)
+
+
+def test_peer_groups_beyond_the_listed_participants_are_refused(tmp_path):
+    text = TEXTS["peer-comparison"].replace("  comparator: state", "  comparator: peer_group").replace(
+        "    kind: intermediate_outcome\n  - id: CMS125",
+        "    kind: intermediate_outcome\n    social_risk: {adjustment: peer_grouping, peer_groups: 5}\n  - id: CMS125")
+    assert "  rule:" in text
+    text = re.sub(r"(?m)^  rule: .*$", "  entities: [A, B, C]", text, count=1)
+    problems = problems_of(tmp_path, text)
+    assert any("field 'measures[1].social_risk.peer_groups': 5 peer groups for 3 listed participants" in p for p in problems), problems
+
+
+def test_settings_a_run_uses_still_load(tmp_path):
+    # social risk as a covariate of an HRRP condition: a what-if the binding honours (docs/programs/runs.md)
+    path = tmp_path / "hrrp.yaml"
+    path.write_text(TEXTS["hrrp"].replace(HRRP_SOCIAL, "    social_risk: {adjustment: covariate}"))
+    assert load_program(path).measures[0].model_covariates == ["age", "sex", "comorbidities", "social_risk", "deprivation_quintile"]
+    # hcc alone: the method brings its own covariate
+    path.write_text(QOF.replace(HYP, HYP + "\n    risk_adjustment: {method: hcc}"))
+    assert load_program(path).measures[1].model_covariates == ["hcc"]
+    # payment floors on a model that scores measures
+    path.write_text(QOF.replace("  downside: false\n", "  downside: false\n  min_denominator: 30\n  min_reliability: 0.7\n", 1))
+    payment = load_program(path).payment
+    assert (payment.min_denominator, payment.min_reliability, payment.has_floors) == (30, 0.7, True)
+
+
+def test_social_risk_off_may_be_written_unquoted(tmp_path):
+    # YAML 1.1 reads a bare `off` as false; the file means the documented value 'off'
+    path = tmp_path / "program.yaml"
+    path.write_text(QOF.replace(HYP, HYP + "\n    social_risk: {adjustment: off}"))
+    assert load_program(path).measures[1].social_risk.adjustment == "off"

@@ -114,6 +114,9 @@ VARIANTS = [
     ({"payment.downside": True}, "penalties_within_control", "warn"),
     ({"payment.downside": True, "measures.0.social_risk": {"adjustment": "covariate"}, "measures.1.social_risk": {"adjustment": "covariate"}}, "penalties_within_control", "pass"),
     ({"publication.min_reliability": 0.5}, "minimum_reliability", "warn"),
+    ({"payment.min_reliability": None}, "minimum_reliability", "warn"),
+    ({"payment.min_reliability": 0.5}, "minimum_reliability", "warn"),
+    ({"payment.min_reliability": None, "payment.kind": "none", "payment.upside": False}, "minimum_reliability", "pass"),
     ({"publication.min_denominator": 20}, "privacy_in_public_output", "warn"),
     ({"publication.min_denominator": 10}, "privacy_in_public_output", "fail"),
     ({"publication.suppress_cells": [1, 5]}, "privacy_in_public_output", "fail"),
@@ -159,7 +162,8 @@ ATTRIBUTION = (
 
 
 def _write_run(folder: Path, payments: list[tuple[str, str, str]], *, totals: dict | None = None, upside_only: bool = True,
-               reliability: float = 0.9, publishable_small: bool = False, patient_rows: list[tuple] | None = None) -> Path:
+               reliability: float = 0.9, publishable_small: bool = False, patient_rows: list[tuple] | None = None,
+               entity_columns: dict | None = None) -> Path:
     folder.mkdir()
     pq.write_table(pa.Table.from_pandas(pd.DataFrame(ATTRIBUTION, columns=["patient_id", "entity_id", "period"])), folder / "attribution.parquet")
     columns = ["patient_id", "entity_id", "measure_id", "group_index", "period", "scoring", "denominator", "denominator_exclusion", "denominator_exception", "numerator"]
@@ -169,6 +173,7 @@ def _write_run(folder: Path, payments: list[tuple[str, str, str]], *, totals: di
         {
             "measure_id": ["QOF_DM_HBA1C58"] * 2, "group_index": [0, 0], "period": ["performance"] * 2, "entity_id": ["A", "B"],
             "performance_denominator": [40, 12], "reliability": [reliability, 0.95], "publishable": [True, publishable_small],
+            **(entity_columns or {}),
         }
     )
     pq.write_table(pa.Table.from_pandas(entity), folder / "entity_measures.parquet")
@@ -306,3 +311,47 @@ def test_an_incomplete_run_folder_or_another_programs_run_is_refused(tmp_path):
     other = _write_run(tmp_path / "other", [])
     with pytest.raises(UserError, match="not of 'bad-design'"):
         audit.audit_program(BAD, other)
+
+
+def test_the_reliability_check_says_what_the_floors_keep_out_of_payment_and_publication():
+    unfloored = audit.audit_design(_variant(**{"payment.min_reliability": None}))
+    row = unfloored[unfloored.principle_id == "minimum_reliability"].iloc[0]
+    assert row.finding == "no payment reliability floor: entities may be paid or penalised on noise"
+    assert "payment.min_reliability" in row.fix and "paid or penalised on noise" in row.fix and "publication" not in row.fix
+    unpublished = audit.audit_design(_variant(**{"publication.min_reliability": None}))
+    row = unpublished[unpublished.principle_id == "minimum_reliability"].iloc[0]
+    assert row.finding == "no publication reliability floor: entities may be published or ranked on noise"
+    assert "publication.min_reliability" in row.fix and "payment" not in row.fix
+    good = audit.audit_design(_variant())
+    assert good[good.principle_id == "minimum_reliability"].finding.iloc[0] == "minimum reliability 0.7; payment reliability floor 0.7"
+
+
+def test_the_run_check_finds_adjusted_rates_under_their_own_name(tmp_path):
+    both = {"measure_id": ["QOF_DM_HBA1C58", "QOF_HYP_BP140"], "adjusted_rate": [0.61, 0.72]}
+    adjusted = _write_run(tmp_path / "adjusted", [("A", "100.00", "bonus")], entity_columns=both)
+    findings = _run_findings(adjusted).set_index("principle_id")
+    assert findings.status["risk_adjustment"] == audit.PASS
+    assert findings.finding["risk_adjustment"] == "adjusted rates present for QOF_DM_HBA1C58, QOF_HYP_BP140"
+    half = _write_run(tmp_path / "half", [("A", "100.00", "bonus")], entity_columns={**both, "adjusted_rate": [0.61, None]})
+    findings = _run_findings(half).set_index("principle_id")
+    assert findings.status["risk_adjustment"] == audit.WARN
+    assert findings.finding["risk_adjustment"].startswith("the program declares risk adjustment for QOF_HYP_BP140, but")
+
+
+def test_entity_measures_left_out_of_payment_by_the_floors_are_not_money_on_noise(tmp_path):
+    kept_out = _write_run(tmp_path / "out", [("A", "100.00", "bonus")], reliability=0.5, entity_columns={"meets_payment_floors": [False, True]})
+    findings = _run_findings(kept_out).set_index("principle_id")
+    assert findings.status["minimum_reliability"] == audit.PASS
+    assert findings.finding["minimum_reliability"].endswith("; 1 entity-measures below it were left out of payment")
+    scored = _write_run(tmp_path / "in", [("A", "100.00", "bonus")], reliability=0.5, entity_columns={"meets_payment_floors": [True, True]})
+    assert _status(_run_findings(scored), "minimum_reliability", "run") == audit.WARN
+
+
+def test_a_program_file_with_an_unknown_covariate_does_not_pass_the_audit(tmp_path):
+    text = GOOD.read_text(encoding="utf-8").replace("covariates: [age, sex, comorbidities, deprivation_quintile]}", "covariates: [age, bmi]}", 1)
+    path = tmp_path / "program.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["audit", str(path)])
+    assert result.exit_code == 2, result.output
+    printed = " ".join(result.output.split())
+    assert "field 'measures[0].risk_adjustment.covariates': unknown covariate(s) bmi" in printed and "Traceback" not in result.output

@@ -3,10 +3,15 @@
 A run follows the house plan's one-way flow: attribution (who answers for each patient), measures
 (patient results in the baseline and performance periods), per-entity summaries, then the
 statistical safeguards every model should see — empirical-Bayes shrinkage and reliability for
-proportion measures, whether each entity clears the program's publication floors, and the risk
-adjustment or social-risk peer grouping the program file declares for each measure. Scoring
-models (`programs/bindings/`) read this context and never recompute it, so every model in a run
-sees the same attribution and the same measured performance.
+proportion measures, whether each entity clears the program's publication floors and payment
+floors, and the risk adjustment or social-risk peer grouping the program file declares for each
+measure. Scoring models (`programs/bindings/`) read this context and never recompute it, so every
+model in a run sees the same attribution and the same measured performance.
+
+Payment floors (`payment.min_denominator`, `payment.min_reliability`) are applied here, once, for
+every model: `RunContext.measure` leaves an entity out of a measure in the performance period
+when its performance denominator or reliability is below them, so no binding can pay, penalise or
+rank it on that measure; `entity_measures.meets_payment_floors` records the test for every row.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from p4pkit.errors import UserError
 from p4pkit.measures import Period, run_measures, summarise
 from p4pkit.programs.schema import Program
 from p4pkit.risk.adjust import adjusted_rates, social_risk_peer_groups
-from p4pkit.risk.features import check_covariates, patient_features, with_hcc
+from p4pkit.risk.features import patient_features, with_hcc
 from p4pkit.risk.reliability import meets_publication_rules
 from p4pkit.risk.shrinkage import shrink
 from p4pkit.store import Store
@@ -43,10 +48,30 @@ class RunContext:
     entity_measures: pd.DataFrame
     participants: frozenset[str]
 
-    def measure(self, measure_id: str, period: str = "performance") -> pd.DataFrame:
-        """The entity summary of one measure in one period (first population group)."""
+    def measure(self, measure_id: str, period: str = "performance", floors: bool = True) -> pd.DataFrame:
+        """The entity summary of one measure in one period (first population group).
+
+        In the performance period, entities below the program's payment floors are left out (with
+        `floors`, the default): this is where the floors apply for every binding. Baseline rows set
+        standards (thresholds, benchmarks, starting rates) and are never floored; `floors=False`
+        gives every row, for inputs that are not scores (QOF registers, for instance)."""
         table = self.entity_measures
-        return table[(table.measure_id == measure_id) & (table.period == period) & (table.group_index == 0)]
+        rows = table[(table.measure_id == measure_id) & (table.period == period) & (table.group_index == 0)]
+        if floors and period == "performance":
+            rows = rows[rows.meets_payment_floors]
+        return rows
+
+    def below_floors(self) -> pd.DataFrame:
+        """entity_id, measure_id, cases and reliability of the performance-period rows the payment
+        floors leave out (first population group); empty when the program sets no floors."""
+        table = self.entity_measures
+        rows = table[(table.period == "performance") & (table.group_index == 0) & ~table.meets_payment_floors]
+        return rows[["entity_id", "measure_id", "performance_denominator", "reliability"]].rename(columns={"performance_denominator": "cases"})
+
+    def meets_payment_floors(self, cases: object, reliability: object = np.nan) -> np.ndarray:
+        """Whether counts clear the program's payment floors; an unknown (NaN) reliability is judged on
+        the denominator alone, as the publication rule judges it."""
+        return _payment_floors(self.program, cases, reliability)
 
     def scored_rate(self, measure_id: str, period: str = "performance", shrunk: bool = False) -> pd.Series:
         """The rate a model should score, per entity: the risk-adjusted rate where the program
@@ -118,6 +143,21 @@ def _add_shrinkage(summary: pd.DataFrame, min_denominator: int, min_reliability:
     return summary
 
 
+def _payment_floors(program: Program, cases: object, reliability: object) -> np.ndarray:
+    payment = program.payment
+    reliability = np.nan_to_num(np.asarray(reliability, dtype=float), nan=1.0)
+    return meets_publication_rules(np.asarray(cases), reliability, payment.min_denominator or 0, payment.min_reliability or 0.0)
+
+
+def _check_peer_groups(groups: int, entities: int, where: str) -> None:
+    """Refuse more social-risk peer groups than entities: some groups would be empty and every entity its own peer."""
+    if groups > entities:
+        raise UserError(
+            f"{where}: {groups} social-risk peer groups for {entities} entities",
+            hint=f"Give social_risk.peer_groups at most {entities} (better, few enough that each group holds several entities).",
+        )
+
+
 def _eligible(results: pa.Table, measure_id: str, period: str) -> pd.DataFrame:
     """Eligible patients of a measure's first group in a period, with the 0/1 outcome."""
     rows = results.filter(
@@ -142,15 +182,10 @@ def _risk_adjust(program: Program, store: Store, periods: dict[str, Period], res
     features: dict[str, pd.DataFrame] = {}
     for measure in program.measures:
         method, social = measure.risk_adjustment.method, measure.social_risk
-        covariates = list(measure.risk_adjustment.covariates)
-        if social.adjustment == "covariate":
-            covariates += [c for c in ("social_risk", "deprivation_quintile") if c not in covariates]
-        if method == "hcc" and "hcc" not in covariates:
-            covariates.append("hcc")
-        adjusting = method not in ("none", "stratification")
+        covariates = measure.model_covariates  # checked when the program file was loaded
+        adjusting = bool(covariates)
         if not adjusting and social.adjustment != "peer_grouping":
             continue
-        check_covariates(covariates, f"measure {measure.id}")
         for name, period in periods.items():
             if name not in features:
                 features[name] = patient_features(store, period.end)
@@ -159,7 +194,8 @@ def _risk_adjust(program: Program, store: Store, periods: dict[str, Period], res
             where = (summary.measure_id == measure.id) & (summary.period == name) & (summary.group_index == 0)
             if social.adjustment == "peer_grouping":
                 people = attribution[name].select(["patient_id", "entity_id"]).to_pandas().dropna()
-                groups = social_risk_peer_groups(people, features[name], social.peer_groups or 5).set_index("entity_id")
+                _check_peer_groups(social.peer_groups, people.entity_id.nunique(), f"measure {measure.id} ({name} period)")
+                groups = social_risk_peer_groups(people, features[name], social.peer_groups).set_index("entity_id")
                 entities = summary.loc[where, "entity_id"]
                 summary.loc[where, "peer_group"] = entities.map(groups.peer_group).astype("Int64").to_numpy()
                 summary.loc[where, "social_risk_share"] = entities.map(groups.social_risk_share).to_numpy()
@@ -195,6 +231,7 @@ def build_context(program: Program, store: Store) -> RunContext:
     summary = summarise(patient_results, by=["entity_id", "period"]).to_pandas()
     entity_measures = _add_shrinkage(summary, program.publication.min_denominator, program.publication.min_reliability)
     entity_measures = _risk_adjust(program, store, periods, patient_results, attribution, entity_measures)
+    entity_measures["meets_payment_floors"] = _payment_floors(program, entity_measures.performance_denominator, entity_measures.reliability)
     attributed = set(attribution["performance"]["entity_id"].drop_null().to_pylist())
     listed = program.participants.entities
     participants = frozenset(attributed if listed is None else set(listed) & attributed)

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from p4pkit.errors import Problem, UserError
-from p4pkit.programs.schema import AttributionRule, Program, Scoring
+from p4pkit.programs.schema import AttributionRule, FieldProblems, Program, Scoring
 
 
 def load_program(path: str | Path) -> Program:
@@ -47,7 +47,7 @@ def parse_program(text: str, file: str) -> Program:
     try:
         return Program.model_validate(data)
     except ValidationError as error:
-        problems = [_problem(file, root, e) for e in error.errors()]
+        problems = [problem for e in error.errors() for problem in _problems(file, root, e)]
         raise UserError(f"{file} is not a valid program file", problems, _HINT) from None
 
 
@@ -65,6 +65,20 @@ class LineProblem(Problem):
         if self.column is not None:
             where += f", field '{self.column}'"
         return f"{where}: {self.reason}"
+
+
+def _problems(file: str, root: yaml.Node, error: dict) -> list[Problem]:
+    """The problems of one Pydantic error: one, or one per field a cross-field check names."""
+    found = (error.get("ctx") or {}).get("error")
+    if isinstance(found, FieldProblems):
+        loc = tuple(error["loc"])
+        return [_at(file, root, loc + where, message) for where, message in found.problems]
+    return [_problem(file, root, error)]
+
+
+def _at(file: str, root: yaml.Node, loc: tuple, message: str) -> Problem:
+    line, path = _locate(root, loc)
+    return LineProblem(file, line, path or "(top level)", message)
 
 
 def _problem(file: str, root: yaml.Node, error: dict) -> Problem:

@@ -14,12 +14,19 @@ when comparing within peer groups. Rates are proportions (0-1).
   rates (each entity counts once, as in the percentiles shown beside it).
 - Flag: "better" or "worse" when the interval lies wholly on one side of the comparator (direction
   from `higher_is_better`), else "not different".
+
+`compare_intervals` does the comparator and flag for rates whose interval was worked out elsewhere:
+a risk-adjusted rate O/E × overall rate with the exact Poisson (Garwood) interval of O/E
+(`adjusted_interval`), the interval the measure summaries use for counts (Garwood F., Biometrika
+1936;28:437-442). Compared with the overall rate, "better"/"worse" then says that O/E excludes 1:
+the entity did better or worse than expected for its own patients.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.measures.summary import wilson_interval
@@ -43,10 +50,30 @@ def compare(rates: pd.DataFrame, *, reference_rate: float | None = None, signifi
     table = rates.copy()
     table["rate"] = table["numerator"] / table["denominator"]
     table["ci_low"], table["ci_high"] = wilson_interval(table["numerator"], table["denominator"], 1 - significance_level)
+    return compare_intervals(table, reference_rate=reference_rate, higher_is_better=higher_is_better)
+
+
+def adjusted_interval(observed: pd.Series, expected: pd.Series, overall_rate: float, significance_level: float = 0.05) -> tuple[pd.Series, pd.Series]:
+    """The interval of a risk-adjusted rate O/E × overall rate: Garwood's exact Poisson limits of the
+    observed count (chi-square quantiles of 2O at alpha/2 and 2O + 2 at 1 - alpha/2, halved; 0 below
+    when O = 0) divided by the expected count, times the overall rate."""
+    tail = significance_level / 2
+    o = observed.to_numpy(float)
+    lower = np.where(o > 0, stats.chi2.ppf(tail, 2 * np.maximum(o, 1e-12)) / 2, 0.0)
+    upper = stats.chi2.ppf(1 - tail, 2 * (o + 1)) / 2
+    scale = overall_rate / expected.to_numpy(float)
+    return pd.Series(lower * scale, index=observed.index), pd.Series(upper * scale, index=observed.index)
+
+
+def compare_intervals(table: pd.DataFrame, *, reference_rate: float | None = None, higher_is_better: bool = True) -> pd.DataFrame:
+    """Comparator and flag per entity for rates with their intervals (columns entity_id, rate,
+    ci_low, ci_high, and peer_group without `reference_rate`), as `compare` defines them."""
+    require_columns(table, "peer comparison rates", ("entity_id", "rate", "ci_low", "ci_high"))
+    table = table.copy()
     if reference_rate is not None:
         table["comparator"] = float(reference_rate)
     else:
-        require_columns(rates, "peer comparison rates", ("peer_group",))
+        require_columns(table, "peer comparison rates", ("peer_group",))
         table = table.join(_peer_statistics(table), on="peer_group")
         table["percentile_rank"] = table.groupby("peer_group")["rate"].rank(pct=True)
     above = table["ci_low"] > table["comparator"]
@@ -59,7 +86,7 @@ def compare(rates: pd.DataFrame, *, reference_rate: float | None = None, signifi
 def _peer_statistics(table: pd.DataFrame) -> pd.DataFrame:
     """Per peer group: the mean of entity rates (the comparator) and its percentiles."""
     grouped = table.groupby("peer_group")["rate"]
-    stats = pd.DataFrame({"comparator": grouped.mean()})
+    summary = pd.DataFrame({"comparator": grouped.mean()})
     for p in PEER_PERCENTILES:
-        stats[f"peer_p{p}"] = grouped.quantile(p / 100)
-    return stats
+        summary[f"peer_p{p}"] = grouped.quantile(p / 100)
+    return summary

@@ -18,12 +18,41 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Money = Annotated[Decimal, Field(ge=0)]
+
+ADJUSTING_METHODS = ("indirect_standardization", "logistic", "hierarchical_logistic", "hcc")
+"""Risk-adjustment methods that fit a model of the outcome on covariates (`risk.adjust`)."""
+SOCIAL_COVARIATES = ("social_risk", "deprivation_quintile")
+"""What `social_risk: {adjustment: covariate}` adds to a measure's risk model."""
+GROUPING_VARIABLES = ("dual_proportion", "social_risk_share")
+"""What social-risk peer groups can be formed on; both name the share of an entity's patients (for
+HRRP, of its stays) with the social-risk flag (dual eligibility in Medicare data)."""
+PEER_GROUPING_MODELS = ("hrrp", "peer_comparison")
+"""Scoring models that compare entities within social-risk peer groups (peer comparison only with
+`comparator: peer_group`); no other model has peers to compare within, so grouping would do nothing."""
+HRRP_COHORT_MEASURES = ("READMIT_30D",)
+"""Measures with stay-level cohorts the HRRP binding can score (`bindings/hrrp.py`)."""
+
+
+def _path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class FieldProblems(ValueError):
+    """Problems a validator found in fields below the model it validates, each with its location
+    relative to that model, so the loader can name every field and line (`loader._problems`)."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{_path(loc)}: {message}" if loc else message for loc, message in problems))
 
 
 class Section(BaseModel):
@@ -165,15 +194,37 @@ class Thresholds(Section):
 
 
 class RiskAdjustment(Section):
-    """AMA 8.056 (1)(c) and VMS: measures adjusted for case mix so high-risk patients are not avoided."""
+    """AMA 8.056 (1)(c) and VMS: measures adjusted for case mix so high-risk patients are not avoided.
+
+    Covariates are checked here, when the file is loaded: each must be one p4pkit computes
+    (`risk.features.COVARIATES`) and none may be named twice. `stratification` (reporting rates
+    within risk strata) is a recognised method that p4pkit does not implement, so it is refused
+    rather than accepted and ignored.
+    """
 
     method: Literal["none", "indirect_standardization", "logistic", "hierarchical_logistic", "hcc", "stratification"]
     covariates: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _covariates_match(self) -> RiskAdjustment:
+        from p4pkit.errors import UserError
+        from p4pkit.risk.features import check_covariates
+
+        problems: list[tuple[tuple, str]] = []
+        if self.method == "stratification":
+            problems.append((("method",), "method 'stratification' is not implemented: p4pkit would score the unadjusted rate. "
+                                          f"Use one of {', '.join(ADJUSTING_METHODS)} (a model on covariates), or none"))
         if self.method == "none" and self.covariates:
-            raise ValueError("covariates given but method is 'none'")
+            problems.append(((), "covariates given but method is 'none'"))
+        repeated = sorted({c for c in self.covariates if self.covariates.count(c) > 1})
+        if repeated:
+            problems.append((("covariates",), f"covariate(s) named more than once: {', '.join(repeated)}"))
+        try:
+            check_covariates(self.covariates, "risk_adjustment")
+        except UserError as error:
+            problems.append((("covariates",), f"{error.message.removeprefix('risk_adjustment: ')}. {error.hint}"))
+        if problems:
+            raise FieldProblems(problems)
         return self
 
 
@@ -184,10 +235,25 @@ class SocialRisk(Section):
     peer_groups: int | None = Field(default=None, ge=2)
     grouping_variable: str | None = None
 
+    @field_validator("adjustment", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML 1.1 reads an unquoted `off` as false: take it as the 'off' the file says."""
+        return "off" if value is False else value
+
     @model_validator(mode="after")
     def _groups_when_grouping(self) -> SocialRisk:
+        problems: list[tuple[tuple, str]] = []
         if (self.adjustment == "peer_grouping") != (self.peer_groups is not None):
-            raise ValueError("peer_groups is required with, and only with, adjustment 'peer_grouping'")
+            problems.append(((), "peer_groups is required with, and only with, adjustment 'peer_grouping'"))
+        if self.grouping_variable is not None:
+            if self.adjustment != "peer_grouping":
+                problems.append((("grouping_variable",), "grouping_variable is only used with adjustment 'peer_grouping'"))
+            elif self.grouping_variable not in GROUPING_VARIABLES:
+                problems.append((("grouping_variable",), f"unknown grouping variable '{self.grouping_variable}': peer groups can be formed on "
+                                                         f"{' or '.join(GROUPING_VARIABLES)} (the share of an entity's patients with social risk)"))
+        if problems:
+            raise FieldProblems(problems)
         return self
 
 
@@ -202,6 +268,38 @@ class Measure(Section):
     min_denominator: int | None = Field(default=None, ge=1)
     evidence: list[str] = Field(default_factory=list)
     why_it_matters: str | None = None
+
+    @property
+    def model_covariates(self) -> list[str]:
+        """The covariates of the measure's risk model, as every run fits it (`programs/context.py`
+        and the HRRP binding): `risk_adjustment.covariates`, then `social_risk` and
+        `deprivation_quintile` when `social_risk.adjustment` is `covariate`, then `hcc` for method
+        `hcc`; each once. Empty when the method fits no model (`none`)."""
+        if self.risk_adjustment.method not in ADJUSTING_METHODS:
+            return []
+        covariates = list(self.risk_adjustment.covariates)
+        if self.social_risk.adjustment == "covariate":
+            covariates += [c for c in SOCIAL_COVARIATES if c not in covariates]
+        if self.risk_adjustment.method == "hcc" and "hcc" not in covariates:
+            covariates.append("hcc")
+        return covariates
+
+    @model_validator(mode="after")
+    def _adjustment_does_something(self) -> Measure:
+        method, social = self.risk_adjustment.method, self.social_risk
+        problems: list[tuple[tuple, str]] = []
+        if social.adjustment == "covariate" and method not in ADJUSTING_METHODS:
+            problems.append((("social_risk", "adjustment"), f"social-risk adjustment 'covariate' needs a risk model, but risk_adjustment.method is '{method}': "
+                                                           f"give a method ({', '.join(ADJUSTING_METHODS)}) or use adjustment 'peer_grouping' or 'off'"))
+        if method in ADJUSTING_METHODS and not self.model_covariates:
+            problems.append((("risk_adjustment", "covariates"), f"method '{method}' with no covariates adjusts for nothing: list the covariates "
+                                                                "(e.g. [age, sex, comorbidities]) or use method 'none'"))
+        if social.adjustment == "peer_grouping" and "social_risk" in self.risk_adjustment.covariates:
+            problems.append((("social_risk", "adjustment"), "social risk is both a covariate and the basis of the peer groups, which counts it twice: "
+                                                           "drop social_risk from the covariates or use adjustment 'covariate'"))
+        if problems:
+            raise FieldProblems(problems)
+        return self
 
 
 class QofScoring(Section):
@@ -352,6 +450,16 @@ class Payment(Section):
     max_penalty_percent: Percent | None = None
     rounding: Literal["half_up"] = "half_up"
     quantum: Decimal = Decimal("0.01")
+    # Payment floors: in the performance period an entity is scored on a measure (paid, penalised
+    # or ranked on it) only when its performance denominator and reliability reach them; below
+    # either it is left out of the measure as if unmeasured (`RunContext.measure`). None: no floor.
+    min_denominator: int | None = Field(default=None, ge=1)
+    min_reliability: float | None = Field(default=None, ge=0, le=1)
+
+    @property
+    def has_floors(self) -> bool:
+        """Whether the program keeps entities below a denominator or reliability floor out of scoring."""
+        return self.min_denominator is not None or self.min_reliability is not None
 
     @model_validator(mode="after")
     def _caps_match_directions(self) -> Payment:
@@ -449,3 +557,77 @@ class Program(Section):
         if duplicates:
             raise ValueError(f"measure ids appear more than once: {', '.join(duplicates)}")
         return self
+
+    @model_validator(mode="after")
+    def _settings_the_model_uses(self) -> Program:
+        """Refuse settings the scoring model would ignore or cannot honour, naming each field.
+
+        A setting that changes nothing would let a file (and the design audit) claim a safeguard the
+        run does not apply: social-risk peer grouping in a model without peers, payment floors where
+        the model does not score measures, risk adjustment of a measure that has no 0/1 outcome per
+        patient, and the HRRP binding's requirements on its condition measures.
+        """
+        model = self.scoring.model
+        problems: list[tuple[tuple, str]] = []
+        by_id = {m.id: i for i, m in enumerate(self.measures)}
+        listed = len(self.participants.entities) if self.participants.entities is not None else None
+        for i, m in enumerate(self.measures):
+            social, method = m.social_risk, m.risk_adjustment.method
+            if social.adjustment == "peer_grouping":
+                if model not in PEER_GROUPING_MODELS or (model == "peer_comparison" and self.scoring.comparator != "peer_group"):
+                    problems.append((("measures", i, "social_risk", "adjustment"),
+                                     f"scoring model '{model}'{' with comparator ' + repr(self.scoring.comparator) if model == 'peer_comparison' else ''} "
+                                     "does not compare entities within peer groups, so peer grouping would change nothing: use adjustment "
+                                     "'covariate' (social risk in the risk model) or 'off'; peer groups are used by hrrp and by "
+                                     "peer_comparison with comparator peer_group"))
+                if listed is not None and social.peer_groups > listed:
+                    problems.append((("measures", i, "social_risk", "peer_groups"),
+                                     f"{social.peer_groups} peer groups for {listed} listed participants: some groups would be empty "
+                                     "and every entity its own peer; use fewer groups"))
+            if model == "never_events" and (method != "none" or social.adjustment != "off"):
+                problems.append((("measures", i), "never_events pays on listed events, not on measures, so risk or social-risk "
+                                                  "adjustment of a measure changes nothing: remove it"))
+            if model == "peer_comparison" and method == "hierarchical_logistic":
+                problems.append((("measures", i, "risk_adjustment", "method"),
+                                 "peer comparison flags an entity by the interval of its adjusted rate, and the hierarchical model's "
+                                 "shrunken ratio has none here: use indirect_standardization or logistic"))
+            if method in ADJUSTING_METHODS and model != "hrrp" and not _has_patient_outcome(m.id):
+                problems.append((("measures", i, "risk_adjustment", "method"),
+                                 f"{m.id} is scored on observations (counts or amounts per patient), not a 0/1 outcome per patient, "
+                                 "so p4pkit cannot risk-adjust it and would score the unadjusted rate: use method 'none'"))
+        if model == "hrrp":
+            socials = set()
+            for condition in self.scoring.conditions:
+                where = ("scoring", "conditions", self.scoring.conditions.index(condition))
+                if condition not in by_id or condition not in HRRP_COHORT_MEASURES:
+                    problems.append((where, f"HRRP condition '{condition}' has no index stays to score on patient-level data: list "
+                                            f"conditions that are program measures with stay-level cohorts ({', '.join(HRRP_COHORT_MEASURES)})"))
+                    continue
+                m = self.measures[by_id[condition]]
+                socials.add((m.social_risk.adjustment, m.social_risk.peer_groups))
+                if m.risk_adjustment.method != "hierarchical_logistic":
+                    problems.append((("measures", by_id[condition], "risk_adjustment", "method"),
+                                     "the HRRP excess readmission ratio needs method 'hierarchical_logistic' (predicted / expected, "
+                                     "42 CFR 412.152), e.g. {method: hierarchical_logistic, covariates: [age, sex, comorbidities]}"))
+            if len(socials) > 1:
+                problems.append((("scoring", "conditions"), "HRRP places each hospital in one peer group: give every condition "
+                                                            "measure the same social_risk"))
+        if self.payment.has_floors and model in ("hrrp", "never_events"):
+            reason = ("HRRP counts a condition from scoring.min_cases index stays and shrinks its ratio in the hierarchical model; "
+                      "set scoring.min_cases instead" if model == "hrrp" else "never_events pays on listed events, not on measures")
+            for name in ("min_denominator", "min_reliability"):
+                if getattr(self.payment, name) is not None:
+                    problems.append((("payment", name), f"payment floors are not applied by the {model} model: {reason}"))
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+
+def _has_patient_outcome(measure_id: str) -> bool:
+    """False only for a library measure whose first group observes counts or amounts per patient
+    (ratio, continuous-variable or episode-counted outcome scoring); measures outside the library
+    cannot be checked here and are taken as 0/1 (the run then says in `adjustment` if they are not)."""
+    from p4pkit.measures.library import LIBRARY
+
+    measure = LIBRARY.get(measure_id)
+    return measure is None or measure.groups[0].numerator_observation is None

@@ -187,13 +187,31 @@ def _positive_incentives(p: Program) -> Verdict:
 
 
 def _minimum_reliability(p: Program) -> Verdict:
+    """Floors for both uses of a score: payment (`payment.min_reliability`, applied by every run to
+    every model that scores measures) and publication or ranking (`publication.min_reliability`)."""
+    weak, fixes = [], []
+    pays = p.payment.kind != "none" and (p.payment.upside or p.payment.downside)
+    own = {"hrrp": "the ERR is shrunk by its hierarchical model and counts from scoring.min_cases",
+           "never_events": "payments follow listed events, not measure scores"}.get(p.scoring.model)
+    payment_floor = p.payment.min_reliability
+    if pays and own is None:
+        if payment_floor is None:
+            weak.append("no payment reliability floor: entities may be paid or penalised on noise")
+        elif payment_floor < MIN_RELIABILITY:
+            weak.append(f"payment reliability floor {payment_floor} is below {MIN_RELIABILITY}")
+        if weak:
+            fixes.append(f"Set payment.min_reliability to at least {MIN_RELIABILITY} (with payment.min_denominator) so that nobody is paid or penalised on noise.")
     floor = p.publication.min_reliability
-    fix = f"Set publication.min_reliability to at least {MIN_RELIABILITY} so that nobody is paid or ranked on noise."
     if floor is None:
-        return _warn("no minimum reliability: entities may be paid or ranked on noise", fix)
-    if floor < MIN_RELIABILITY:
-        return _warn(f"minimum reliability {floor} is below {MIN_RELIABILITY}", fix)
-    return _pass(f"minimum reliability {floor}")
+        weak.append("no publication reliability floor: entities may be published or ranked on noise")
+    elif floor < MIN_RELIABILITY:
+        weak.append(f"minimum reliability {floor} is below {MIN_RELIABILITY}")
+    if floor is None or floor < MIN_RELIABILITY:
+        fixes.append(f"Set publication.min_reliability to at least {MIN_RELIABILITY} so that nobody is published or ranked on noise.")
+    if weak:
+        return _warn("; ".join(weak), " ".join(fixes))
+    paid = ("" if not pays else f"; payment: {own}" if own else f"; payment reliability floor {payment_floor}")
+    return _pass(f"minimum reliability {floor}{paid}")
 
 
 def _privacy(p: Program) -> Verdict:
@@ -381,20 +399,32 @@ def _run_non_participants(run: RunOutputs, program: Program) -> Verdict:
 
 
 def _run_reliability(run: RunOutputs, program: Program) -> Verdict:
-    floor = program.publication.min_reliability or MIN_RELIABILITY
+    """Money moved on entity-measures below the reliability floor.
+
+    A run that applied payment floors records, per entity-measure, whether it cleared them
+    (`meets_payment_floors`); rows left out of scoring moved no money, so only rows below the floor
+    that were still scored count against the run. Without that column (an older run, or results
+    from elsewhere) every measure of a paid entity counts."""
+    floor = program.payment.min_reliability or program.publication.min_reliability or MIN_RELIABILITY
     moved = run.payments
     if moved.empty:
         return _pass("no money moved in this run")
     rows = run.entity_measures
     rows = rows[(rows.period == "performance") & (rows.group_index == 0) & rows.reliability.notna()]
-    shaky = set(rows.entity_id[rows.reliability < floor])
+    below = rows[rows.reliability < floor]
+    kept_out = 0
+    if "meets_payment_floors" in below.columns:
+        kept_out = int((~below.meets_payment_floors).sum())
+        below = below[below.meets_payment_floors]
+    shaky = set(below.entity_id)
     penalised = sorted(shaky & set(moved.entity_id[moved.kind.isin(PENALTY_KINDS - {"withhold"}) | (moved.kind == "recovery")]))
     paid = sorted(shaky & set(moved.entity_id))
     if penalised:
-        return _fail(f"{len(penalised)} entities penalised on a measure with reliability below {floor}", "Do not penalise on measures below the reliability floor; pool years or drop the measure for those entities.")
+        return _fail(f"{len(penalised)} entities penalised on a measure with reliability below {floor}", "Do not penalise on measures below the reliability floor: set payment.min_reliability, pool years, or drop the measure for those entities.")
     if paid:
-        return _warn(f"{len(paid)} of {moved.entity_id.nunique()} paid entities have a measure with reliability below {floor}", "Pay only on measures that meet the reliability floor, or pool years until they do.")
-    return _pass(f"every entity with money moved has reliability of at least {floor} on its measures")
+        return _warn(f"{len(paid)} of {moved.entity_id.nunique()} paid entities were scored on a measure with reliability below {floor}", "Set payment.min_reliability so that measures below the floor are left out of payment, or pool years until they meet it.")
+    left = f"; {kept_out} entity-measures below it were left out of payment" if kept_out else ""
+    return _pass(f"every entity with money moved was scored only on measures with reliability of at least {floor}{left}")
 
 
 def _run_privacy(run: RunOutputs, program: Program) -> Verdict:
@@ -406,11 +436,29 @@ def _run_privacy(run: RunOutputs, program: Program) -> Verdict:
 
 
 def _run_risk_adjustment(run: RunOutputs, program: Program) -> Verdict:
-    declared = [m.id for m in program.measures if m.risk_adjustment.method != "none"]
-    adjusted = [c for c in run.entity_measures.columns if c.startswith("risk_adjusted")]
-    if declared and not adjusted:
-        return _warn(f"the program declares risk adjustment for {', '.join(declared)}, but the run's entity results carry no risk-adjusted rate", "Apply the declared adjustment (p4pkit.risk) before scoring, or do not pay on these measures.")
-    return _pass("risk-adjusted rates are present where declared" if declared else "no measure declares risk adjustment")
+    """Every measure the program risk-adjusts has adjusted rates in the run's entity results
+    (`adjusted_rate`, performance period). HRRP adjusts its conditions in the binding, per index
+    stay (the ERR in entity_scores), so its condition measures are not looked for here."""
+    declared = [m.id for m in program.measures if m.model_covariates]
+    if program.scoring.model == "hrrp":
+        adjusted_elsewhere = [m for m in declared if m in program.scoring.conditions]
+        declared = [m for m in declared if m not in adjusted_elsewhere]
+    else:
+        adjusted_elsewhere = []
+    rows = run.entity_measures
+    if "adjusted_rate" in rows.columns:
+        rows = rows[(rows.period == "performance") & (rows.group_index == 0) & rows.adjusted_rate.notna()]
+        present = set(rows.measure_id)
+    else:
+        present = set()
+    missing = [m for m in declared if m not in present]
+    if missing:
+        return _warn(f"the program declares risk adjustment for {', '.join(missing)}, but the run's entity results carry no risk-adjusted rate for them", "Apply the declared adjustment (p4pkit.risk) before scoring, or do not pay on these measures.")
+    if declared or adjusted_elsewhere:
+        where = [f"adjusted rates present for {', '.join(declared)}"] if declared else []
+        where += [f"{', '.join(adjusted_elsewhere)} adjusted in the HRRP excess readmission ratio"] if adjusted_elsewhere else []
+        return _pass("; ".join(where))
+    return _pass("no measure declares risk adjustment")
 
 
 _NEEDS_DATA = "not assessed: the audit needs the run's data for patients' deprivation (--data)"

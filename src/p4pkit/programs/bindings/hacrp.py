@@ -7,8 +7,12 @@ Measures, per participating hospital (performance period):
   CAUTI T83.511A, SSI T81.4-A (T81.40XA-T81.49XA), CDI A04.7x and MRSA sepsis A41.02. These are
   code-based stand-ins for the NHSN standardized infection ratios, which need surveillance data;
   a HAC nobody has gives no z-score (no spread) and drops out;
-- the program's own measures: each hospital's observed rate (higher is worse), scored from the
-  measure's `min_denominator` up.
+- the program's own measures: each hospital's rate (higher is worse; risk-adjusted where the
+  program adjusts the measure, `inputs.entity_rates`), scored from the measure's `min_denominator` up.
+
+Payment floors (`payment.min_denominator`, `payment.min_reliability`) leave a hospital out of a
+measure below them (`RunContext.measure`); the derived infection rates, which have no reliability
+estimate, are held to the denominator floor on their stays (`RunContext.meets_payment_floors`).
 
 `programs/hacrp.py` winsorizes each measure at the program's `winsorize_percentiles`, standardises
 it (z-scores), averages a hospital's available z-scores into the Total HAC Score (FY2020 on) and
@@ -59,7 +63,8 @@ def bind(ctx: RunContext) -> ModelOutput:
     program, scoring = ctx.program, ctx.program.scoring
     hospital_stays = stays(ctx)
     hospital_stays = hospital_stays[hospital_stays.hospital_id.isin(ctx.participants)]
-    parts = [infection_rates(ctx, hospital_stays)]
+    infections = infection_rates(ctx, hospital_stays)
+    parts = [infections[ctx.meets_payment_floors(infections.cases)]]
     for measure in program.measures:
         rates = entity_rates(ctx, measure)
         rates = rates[rates.entity_id.isin(ctx.participants) & (rates.cases >= (measure.min_denominator or 1))]

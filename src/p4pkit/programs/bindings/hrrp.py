@@ -7,7 +7,9 @@ discharged alive, 30-day follow-up inside the period, transfers merged, planned 
 of patients 18 or over at the end of the period as the measure has it, each counted at the
 hospital of the stay:
 
-- outcome: readmitted within 30 days; covariates from the measure's `risk_adjustment.covariates`,
+- outcome: readmitted within 30 days; covariates: those the measure entry asks for
+  (`Measure.model_covariates`, the list every run's risk adjustment uses: `risk_adjustment.covariates`,
+  plus `social_risk` and `deprivation_quintile` with `social_risk: {adjustment: covariate}`),
   computed as every run computes them (`risk.features`: age at the end of the period, sex, count
   of chronic condition groups, ... and the CMS-HCC score when asked);
 - ERR = predicted ÷ expected from the hierarchical logistic model with a random intercept per
@@ -15,12 +17,21 @@ hospital of the stay:
 - DRG ratio: allowed amounts of the cohort's inpatient index stays ÷ those of all the hospital's
   inpatient stays (observation index stays count in the ERR only);
 - peer groups: quintiles (`social_risk.peer_groups`) of the hospital's dual proportion, the share of
-  its stays by patients with social risk (SSA §1886(q)(3)(D)); one group when not peer-grouped;
+  its stays by patients with social risk (SSA §1886(q)(3)(D)), with `social_risk: {adjustment:
+  peer_grouping}`. The program file chooses one way of handling social risk: with `covariate` it
+  enters the ERR model instead and every hospital is in one national group; with `off` it is not
+  handled (one group, as before FY2019). Both depart from the statute's peer grouping and are for
+  what-if designs. More peer groups than hospitals is refused (every hospital would be its own
+  peer, and nobody could be penalised);
 - payments: the allowed amounts of the hospital's stays in the performance period (`stays.py`).
 
 `programs/hrrp.py` computes the payment adjustment factor (max(floor, 1 − NM × Σ DRG ratio ×
 excess over the peer-group median), NM solved for neutrality with the unstratified method) and the
-penalties (1 − PAF) × payments. Conditions below `min_cases` index stays do not count.
+penalties (1 − PAF) × payments. Conditions below `min_cases` index stays do not count. The
+program file's requirements on the condition measures (a stay-level cohort, a hierarchical model
+on known covariates, the same social-risk handling for every condition) are checked when it is
+loaded (`schema.Program`); payment floors are refused there for HRRP, whose case minimum is
+`min_cases` and whose ratio the hierarchical model already shrinks.
 """
 
 from __future__ import annotations
@@ -36,24 +47,17 @@ from p4pkit.programs.bindings import ModelOutput, scores_frame
 from p4pkit.programs.bindings.stays import payments_by_hospital, stays
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import to_decimal
-from p4pkit.programs.schema import Measure
-from p4pkit.risk.features import check_covariates, patient_features, with_hcc
+from p4pkit.programs.schema import HRRP_COHORT_MEASURES, Measure
+from p4pkit.risk.features import patient_features, with_hcc
 from p4pkit.risk.outcome import predicted_expected
 
-COHORT_MEASURES = ("READMIT_30D",)
+COHORT_MEASURES = HRRP_COHORT_MEASURES
 ADULT_AGE = 18
 
 
 def _condition_measure(ctx: RunContext, condition: str) -> Measure:
-    measure = next((m for m in ctx.program.measures if m.id == condition), None)
-    if measure is None or condition not in COHORT_MEASURES:
-        raise UserError(f"HRRP condition '{condition}' has no index stays to score on patient-level data",
-                        hint=f"List conditions that are program measures with stay-level cohorts: {', '.join(COHORT_MEASURES)}.")
-    if measure.risk_adjustment.method != "hierarchical_logistic" or not measure.risk_adjustment.covariates:
-        raise UserError(f"HRRP measure {condition}: the ERR needs a hierarchical logistic model with covariates",
-                        hint="Write risk_adjustment: {method: hierarchical_logistic, covariates: [age, sex, comorbidities]}.")
-    check_covariates(measure.risk_adjustment.covariates, f"HRRP measure {condition}")
-    return measure
+    """The program measure of a condition (the loader has checked that it exists and fits)."""
+    return next(m for m in ctx.program.measures if m.id == condition)
 
 
 def index_stay_frame(ctx: RunContext, covariates: list[str]) -> pd.DataFrame:
@@ -81,8 +85,9 @@ def bind(ctx: RunContext) -> ModelOutput:
     stay_allowed = all_stays.set_index("encounter_id").allowed
     conditions = []
     for measure in measures:
-        cohort = index_stay_frame(ctx, measure.risk_adjustment.covariates)
-        fitted = predicted_expected(cohort, "hospital_id", "readmitted", measure.risk_adjustment.covariates)
+        covariates = measure.model_covariates
+        cohort = index_stay_frame(ctx, covariates)
+        fitted = predicted_expected(cohort, "hospital_id", "readmitted", covariates)
         fitted["err"] = model.excess_readmission_ratio(fitted.predicted, fitted.expected)
         cohort_allowed = cohort.assign(allowed=cohort.encounter_id.map(stay_allowed).fillna(to_decimal(0)))
         allowed = cohort_allowed.groupby("hospital_id").allowed.agg(lambda v: sum(v, to_decimal(0)))
@@ -93,6 +98,10 @@ def bind(ctx: RunContext) -> ModelOutput:
     groups = social.peer_groups if social.adjustment == "peer_grouping" else 1
     risk = ctx.store.backend.to_pyarrow(ctx.store.table("patients").select("patient_id", "social_risk")).to_pandas()
     dual = all_stays.merge(risk, on="patient_id", how="left").assign(dual=lambda t: t.social_risk.fillna(False).astype(float))
+    if groups > len(payments):
+        raise UserError(f"HRRP: {groups} peer groups for {len(payments)} hospitals with stays",
+                        hint=f"Give social_risk.peer_groups at most {len(payments)}: with more groups every hospital is its own peer "
+                             "and none can be above its group's median.")
     hospitals = pd.DataFrame({"hospital_id": payments.index})
     hospitals["dual_proportion"] = hospitals.hospital_id.map(dual.groupby("hospital_id").dual.mean())
     hospitals["base_operating_payments"] = [float(payments[h]) for h in hospitals.hospital_id]

@@ -7,6 +7,7 @@ and capitation and shared savings judge quality on the same score.
 from __future__ import annotations
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from p4pkit.attribution.entities import clinician_entities
@@ -20,11 +21,35 @@ from p4pkit.programs.schema import Measure
 def entity_rates(ctx: RunContext, measure: Measure, period: str = "performance") -> pd.DataFrame:
     """entity_id, rate (on the measure's own scale; risk-adjusted where the program adjusts the
     measure, else observed), cases (patients in the performance denominator) and the counts, for
-    one measure in one period; entities without a rate are dropped."""
+    one measure in one period; entities without a rate, and in the performance period entities
+    below the program's payment floors (`RunContext.measure`), are dropped."""
     rows = ctx.measure(measure.id, period)
     table = rows[["entity_id", "numerator", "performance_denominator"]].rename(columns={"performance_denominator": "cases"})
     table["rate"] = table.entity_id.map(ctx.scored_rate(measure.id, period)).to_numpy()
     return table[table.rate.notna()].reset_index(drop=True)
+
+
+def scored_counts(ctx: RunContext, measure: Measure, period: str = "performance") -> pd.DataFrame:
+    """The measure's entity summary (`RunContext.measure`: payment floors applied in the performance
+    period) with the numerator a count-based model scores, for models that do their own arithmetic on
+    counts (QOF, MIPS):
+
+    - `scored_numerator`: where the program risk-adjusts the measure and the entity has an adjusted
+      rate, the adjusted rate times the performance denominator (eligible patients less exclusions
+      and exceptions), i.e. the count of patients meeting the measure that the entity would have
+      had with the average case mix, so that the model's own rate (scored_numerator / performance
+      denominator) is the risk-adjusted rate; kept between 0 and the performance denominator, as a
+      count must be (an O/E ratio can take the adjusted rate above 1). Else the observed numerator;
+    - `adjusted`: True where `scored_numerator` is the adjusted count.
+
+    Every other column of the summary (numerator, denominator, exclusions, exceptions,
+    initial_population, performance_denominator, adjustment ...) is kept as measured."""
+    rows = ctx.measure(measure.id, period).copy()
+    cases = rows.performance_denominator.astype(float)
+    adjusted = rows.adjusted_rate.notna() & (cases > 0)
+    rows["scored_numerator"] = np.where(adjusted, (rows.adjusted_rate * cases).clip(lower=0).clip(upper=cases), rows.numerator.astype(float))
+    rows["adjusted"] = adjusted.to_numpy()
+    return rows
 
 
 def quality_percent(ctx: RunContext) -> pd.Series:

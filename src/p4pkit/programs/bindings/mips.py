@@ -4,7 +4,14 @@ From the run context, per participating entity (performance period):
 
 - quality results per measure: performance met (numerator) and performance denominator (eligible
   patients less exclusions and exceptions); reported = eligible = the measure's denominator, since
-  an eCQM computed over the whole record reports every eligible patient (data completeness 100%);
+  an eCQM computed over the whole record reports every eligible patient (data completeness 100%).
+  Where the program risk-adjusts a measure, performance met is the adjusted count, adjusted rate ×
+  performance denominator (`inputs.scored_counts`), so the decile is taken on the adjusted rate,
+  in the baseline benchmarks as in the performance year;
+- payment floors (`payment.min_denominator`, `payment.min_reliability`): a measure below them is
+  left out for that entity (`RunContext.measure`) and the quality category is taken over
+  min(6, the measures left), so the entity is neither credited nor docked for it; an entity with
+  no measure left has no final score and no adjustment;
 - benchmarks: the qpp-measures-data shape (p10 … p90 of entity performance rates, `isInverse` for
   lower-is-better measures), computed from the baseline period's rates of the entities that meet the
   case minimum — the benchmark year is PY − 2 (42 CFR 414.1380(b)(1)(i)); the real QPP benchmarks
@@ -31,7 +38,7 @@ import pandas as pd
 from p4pkit.errors import UserError
 from p4pkit.programs import mips as model
 from p4pkit.programs.bindings import ModelOutput, scores_frame
-from p4pkit.programs.bindings.inputs import program_ledger, rendered_allowed
+from p4pkit.programs.bindings.inputs import program_ledger, rendered_allowed, scored_counts
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import to_decimal
 
@@ -40,15 +47,25 @@ REQUIRED_MEASURES = 6  # 42 CFR 414.1335(a)(1): six quality measures
 
 
 def _results(ctx: RunContext, period: str) -> pd.DataFrame:
+    """Quality results per entity × measure; `numerator` is the adjusted count where the program
+    adjusts the measure (`adjusted` True), else performance met as measured."""
     parts = []
     for measure in ctx.program.measures:
-        rows = ctx.measure(measure.id, period)
+        rows = scored_counts(ctx, measure, period)
         parts.append(pd.DataFrame({
             "entity_id": rows.entity_id, "measure_id": measure.id, "submission_method": SUBMISSION,
-            "numerator": rows.numerator.astype(int), "denominator": rows.performance_denominator.astype(int),
-            "reported": rows.denominator.astype(int), "eligible": rows.denominator.astype(int),
+            "numerator": rows.scored_numerator.where(rows.adjusted, rows.numerator).astype(float if rows.adjusted.any() else int),
+            "denominator": rows.performance_denominator.astype(int),
+            "reported": rows.denominator.astype(int), "eligible": rows.denominator.astype(int), "adjusted": rows.adjusted,
         }))
     return pd.concat(parts, ignore_index=True)
+
+
+def _required(ctx: RunContext, entities: pd.Series) -> pd.Series:
+    """Measures the quality category counts per entity: min(6, the program's measures less those
+    the payment floors left out for the entity)."""
+    left_out = ctx.below_floors().groupby("entity_id").size()
+    return entities.map(lambda e: min(REQUIRED_MEASURES, len(ctx.program.measures) - int(left_out.get(e, 0))))
 
 
 def _benchmarks(ctx: RunContext) -> pd.DataFrame:
@@ -85,10 +102,17 @@ def bind(ctx: RunContext) -> ModelOutput:
     _check_weights(ctx)
     results = _results(ctx, "performance")
     results = results[results.entity_id.isin(ctx.participants)]
-    points = model.measure_points(results, _benchmarks(ctx), completeness_threshold=scoring.data_completeness,
+    points = model.measure_points(results.drop(columns="adjusted"), _benchmarks(ctx), completeness_threshold=scoring.data_completeness,
                                   case_minimum=scoring.case_minimum, topped_out_cap=scoring.topped_out_cap)
-    required = min(REQUIRED_MEASURES, len(program.measures))
-    quality = model.quality_category_score(points, required_measures=required)
+    risk_adjusted = results.set_index(["entity_id", "measure_id"]).adjusted
+    required = _required(ctx, points.entity_id)
+    parts = [model.quality_category_score(points[required == r], required_measures=r) for r in sorted(required.unique())]
+    if not parts:  # no entity has a measure left to score (every one below the payment floors)
+        ledger = program_ledger(ctx)
+        ledger.check()
+        return ModelOutput(scores_frame([]), ledger)
+    quality = pd.concat(parts, ignore_index=True).sort_values("entity_id", kind="stable").reset_index(drop=True)
+    required_of = dict(zip(points.entity_id, required, strict=True))
     categories = quality[["entity_id", "quality_score"]].rename(columns={"quality_score": "quality"})
     for category, value in scoring.given_category_scores.items():
         categories[category] = float(value)
@@ -104,9 +128,13 @@ def bind(ctx: RunContext) -> ModelOutput:
     rows = []
     for r in points.itertuples(index=False):
         rate = "no rate" if pd.isna(r.rate) else f"{r.rate:.1f}%"
+        if risk_adjusted.get((r.entity_id, r.measure_id), False):
+            counts = f"risk-adjusted {r.numerator:.2f}/{r.denominator}"
+        else:
+            counts = f"{r.numerator}/{r.denominator}"
         rows.append({"entity_id": r.entity_id, "component": r.measure_id, "value": r.rate, "points": r.points, "max_points": 10.0,
                      "score": r.points, "tier": r.rule,
-                     "detail": f"{r.measure_id}: {r.numerator}/{r.denominator} = {rate}, decile {r.decile}, {r.points:.2f} points ({r.rule})"})
+                     "detail": f"{r.measure_id}: {counts} = {rate}, decile {r.decile}, {r.points:.2f} points ({r.rule})"})
     table = adjusted.merge(finals[["entity_id", "allowed_charges"]], on="entity_id").merge(categories, on="entity_id")
     for r in table.itertuples(index=False):
         kind = "penalty" if r.amount < 0 else "bonus"
@@ -115,7 +143,7 @@ def bind(ctx: RunContext) -> ModelOutput:
         ledger.add(r.entity_id, abs(r.amount), kind, reason)
         tier = "penalised" if r.amount < 0 else "bonus" if r.amount > 0 else "neutral"
         rows.append({"entity_id": r.entity_id, "component": "quality", "value": r.quality, "points": np.nan, "max_points": 100.0,
-                     "score": r.quality, "tier": "", "detail": f"quality category {r.quality:.2f} from the best {required} measures"})
+                     "score": r.quality, "tier": "", "detail": f"quality category {r.quality:.2f} from the best {required_of[r.entity_id]} measures"})
         rows.append({"entity_id": r.entity_id, "component": "total", "value": factor, "points": np.nan, "max_points": 100.0,
                      "score": r.final_score, "tier": tier, "detail": f"{reason}, scaling factor {float(scaling):.4f}"})
     ledger.check()
