@@ -98,7 +98,7 @@ def _check_weights(ctx: RunContext) -> None:
 
 
 def bind(ctx: RunContext) -> ModelOutput:
-    program, scoring = ctx.program, ctx.program.scoring
+    scoring = ctx.program.scoring
     _check_weights(ctx)
     results = _results(ctx, "performance")
     results = results[results.entity_id.isin(ctx.participants)]
