@@ -159,3 +159,22 @@ def test_attribution_is_written_by_period_then_patient_whatever_order_the_rule_r
         "entity_id": ["E1", "E1", None, "E1", "E2", None],
         "period": ["baseline"] * 3 + ["performance"] * 3,
     }
+
+
+def test_entity_measures_carry_rank_intervals_and_the_probability_of_the_worst_quartile(qof_run):
+    """Issue #5: intervals on ranks and the probability that an entity truly belongs in a penalty
+    group, per measure and period, from the same beta-binomial posterior as the shrunken rates."""
+    measures = pd.read_parquet(qof_run / "entity_measures.parquet")
+    ranked = measures[measures.rank_median.notna()]
+    for _, rows in ranked.groupby(["measure_id", "group_index", "period"]):
+        assert rows.p_worst_quartile.sum() == pytest.approx(len(rows) // 4)  # each draw puts len // 4 in the worst quarter
+        assert ((rows.rank_lower <= rows.rank_median) & (rows.rank_median <= rows.rank_upper)).all()
+        assert rows.rank_median.between(1, len(rows)).all()
+        if rows.reliability.mean() > 0.5:  # scores that mostly measure the practice: the lowest is most likely worst
+            worst = rows.loc[rows.shrunk_rate.idxmin()]  # higher is better for every QOF indicator
+            assert worst.p_worst_quartile == rows.p_worst_quartile.max() and worst.rank_median == rows.rank_median.max()
+        elif rows.reliability.mean() < 0.05:  # scores that are noise: every practice about equally likely to be worst
+            assert rows.p_worst_quartile.between(0.2, 0.3).all()
+    assert ranked.groupby(["measure_id", "period"]).reliability.mean().gt(0.5).any()  # both kinds occur in this world
+    unranked = measures[measures.rank_median.isna()]
+    assert (unranked.performance_denominator.eq(0) | unranked.shrunk_rate.isna()).all()

@@ -30,7 +30,7 @@ from p4pkit.programs.schema import Program
 from p4pkit.risk.adjust import adjusted_rates, social_risk_peer_groups
 from p4pkit.risk.features import patient_features, with_hcc
 from p4pkit.risk.reliability import meets_publication_rules
-from p4pkit.risk.shrinkage import shrink
+from p4pkit.risk.shrinkage import rank_uncertainty, shrink
 from p4pkit.store import Store
 
 PERIODS = ("baseline", "performance")
@@ -117,17 +117,27 @@ def _with_entities(results: pa.Table, attribution: pa.Table, period: str) -> pa.
     return results.append_column("period", pa.array([period] * results.num_rows, pa.string()))
 
 
-def _add_shrinkage(summary: pd.DataFrame, min_denominator: int, min_reliability: float | None) -> pd.DataFrame:
-    """Shrunken rate, credible interval, reliability and the publication flag, per measure and period.
+RANK_COLUMNS = ("rank_median", "rank_lower", "rank_upper", "p_worst_quartile")
+
+
+def _add_shrinkage(
+    summary: pd.DataFrame, min_denominator: int, min_reliability: float | None, higher_is_better: dict[str, bool]
+) -> pd.DataFrame:
+    """Shrunken rate, credible interval, reliability, rank uncertainty and the publication flag,
+    per measure and period.
 
     Only proportion measures with at least two entities are shrunk; other rows keep NaN and are
-    publishable on the denominator floor alone.
+    publishable on the denominator floor alone. Ranks (1 = best, in the measure's direction) come
+    from posterior draws of the true rates (`risk.shrinkage.rank_uncertainty`): the median rank, its
+    95% interval and the probability that the entity truly belongs in the worst quartile, the
+    question a penalty on the worst quarter turns on (issue #5); entities with no eligible patient
+    are not ranked.
     """
     summary = summary.copy()
-    for column in ("shrunk_rate", "shrunk_lower", "shrunk_upper", "reliability"):
+    for column in ("shrunk_rate", "shrunk_lower", "shrunk_upper", "reliability", *RANK_COLUMNS):
         summary[column] = np.nan
     keys = ["measure_id", "group_index", "period"]
-    for _, rows in summary[summary.scoring == "proportion"].groupby(keys):
+    for (measure_id, _, _), rows in summary[summary.scoring == "proportion"].groupby(keys):
         eligible = rows.performance_denominator.to_numpy(float)
         if (eligible > 0).sum() < 2:
             continue
@@ -136,6 +146,11 @@ def _add_shrinkage(summary: pd.DataFrame, min_denominator: int, min_reliability:
         summary.loc[rows.index, "shrunk_lower"] = fitted.lower
         summary.loc[rows.index, "shrunk_upper"] = fitted.upper
         summary.loc[rows.index, "reliability"] = fitted.reliability
+        ranked = rows[eligible > 0]
+        ranks = rank_uncertainty(ranked.numerator.to_numpy(float), ranked.performance_denominator.to_numpy(float),
+                                 higher_is_better.get(measure_id, True), prior=fitted.prior)
+        for column, values in zip(RANK_COLUMNS, (ranks.median_rank, ranks.rank_lower, ranks.rank_upper, ranks.prob_worst_quartile)):
+            summary.loc[ranked.index, column] = values
     reliability = summary.reliability.fillna(1.0).to_numpy()
     summary["publishable"] = meets_publication_rules(
         summary.performance_denominator.to_numpy(), reliability, min_denominator, min_reliability or 0.0
@@ -229,7 +244,8 @@ def build_context(program: Program, store: Store) -> RunContext:
             hint="Check that the data cover the baseline and performance periods and that attribution assigns patients.",
         )
     summary = summarise(patient_results, by=["entity_id", "period"]).to_pandas()
-    entity_measures = _add_shrinkage(summary, program.publication.min_denominator, program.publication.min_reliability)
+    directions = {m.id: m.direction == "higher_is_better" for m in program.measures}
+    entity_measures = _add_shrinkage(summary, program.publication.min_denominator, program.publication.min_reliability, directions)
     entity_measures = _risk_adjust(program, store, periods, patient_results, attribution, entity_measures)
     entity_measures["meets_payment_floors"] = _payment_floors(program, entity_measures.performance_denominator, entity_measures.reliability)
     attributed = set(attribution["performance"]["entity_id"].drop_null().to_pylist())
