@@ -534,3 +534,13 @@ def test_the_backstop_names_the_resource_when_a_shape_misses_an_element(monkeypa
     (problem,) = caught.value.problems
     assert (problem.file, problem.row, problem.column) == ("in.json", 2, "Patient")
     assert problem.reason.startswith("this Patient could not be read: some element does not have the JSON shape FHIR R4 gives it")
+
+
+def test_an_encounter_without_a_class_is_told_it_is_missing_not_that_none_is_unsupported():
+    with pytest.raises(UserError) as caught:
+        read_resources([PATIENT, _encounter(**{"class": None})])
+    (problem,) = caught.value.problems
+    assert problem.column == "Encounter.class" and problem.reason.startswith("missing; FHIR R4 requires it")
+    with pytest.raises(UserError) as caught:
+        read_resources([PATIENT, _encounter(**{"class": {"code": "XYZ"}})])
+    assert caught.value.problems[0].reason.startswith("'XYZ' is not a supported v3 ActCode class; use one of ACUTE, AMB")

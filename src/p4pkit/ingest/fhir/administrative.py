@@ -115,8 +115,11 @@ def _patient_and_period(res: Resource, field: str, how: str, start_name: str) ->
 def encounter(res: Resource) -> None:
     data = res.data
     klass = (data.get("class") or {}).get("code")
+    if klass is None:
+        res.problem("class", f"missing; FHIR R4 requires it (a v3 ActCode class code, one of {', '.join(sorted(ENCOUNTER_CLASSES))})")
+        return
     if klass not in ENCOUNTER_CLASSES:
-        res.problem("class", f"{klass!r} is not a supported v3 ActCode class; use one of {sorted(ENCOUNTER_CLASSES)}")
+        res.problem("class", f"{klass!r} is not a supported v3 ActCode class; use one of {', '.join(sorted(ENCOUNTER_CLASSES))}")
         return
     found = _patient_and_period(res, "subject", "say which Patient this is about (subject.reference)", "encounter start time")
     if found is None:
