@@ -166,6 +166,7 @@ def measure_run(
     valuesets: Path | None = typer.Option(None, "--valuesets", help="Folder of FHIR ValueSet expansions adding to or overriding the packaged ones (by OID)."),
     fhir: Path | None = typer.Option(None, "--fhir", help="Instead of --data: a folder of FHIR R4 Bundles/resources (*.json) or bulk NDJSON."),
     format: str = typer.Option("parquet", "--format", help="parquet, or measurereport to also write measurereports.ndjson (FHIR individual MeasureReports; with --by-entity also measurereports_summary.ndjson)."),
+    reports_for: str = typer.Option("all", "--reports-for", help="With --format measurereport: all (every patient of the data, zero counts outside the initial population, as the eCQM test cases) or initial-population (only patients in one; about 1.2 KB a report, so this matters at scale)."),
     by_entity: Path | None = typer.Option(None, "--by-entity", help="An attribution file (.parquet or .csv, as p4p attribute writes): also summarise per entity into summary_by_entity.parquet."),
     engine: str = typer.Option("duckdb", "--engine", help="Analytic engine: duckdb, or spark (local Spark; needs the spark extra and Java 17)."),
     spark_url: str | None = typer.Option(None, "--spark-url", help="With --engine spark: a Spark Connect server, e.g. sc://host:15002 (default: SPARK_REMOTE, else local Spark)."),
@@ -186,7 +187,7 @@ def measure_run(
     _check_spark_url(engine, spark_url)
     with fhir_store(fhir) if fhir else nullcontext(data) as source, _progress_bar("opening the data") as report:
         tables = run_measure_files(source, ids, period, out, valuesets, engine=engine, spark_url=spark_url, on_progress=report,
-                                   entities=by_entity, format=format)
+                                   entities=by_entity, format=format, reports_for=reports_for)
     if format == "measurereport":
         console.print(f"MeasureReports → {out / 'measurereports.ndjson'}", highlight=False, markup=False)
         if by_entity is not None:

@@ -144,3 +144,14 @@ def test_no_measure_or_an_out_that_is_a_file_stops_with_nothing_written(run, tmp
     output = " ".join(result.output.split())  # Rich wraps long lines
     assert result.exit_code == 2 and message in output and "Traceback" not in output
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and (tmp_path / "out").read_text() == "a file"
+
+
+def test_reports_can_be_limited_to_patients_in_an_initial_population(run, tmp_path):
+    result = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS122", "--data", str(run / "store.duckdb"), "--period", PERIOD,
+                                      "--out", str(tmp_path / "out"), "--format", "measurereport", "--reports-for", "initial-population"])
+    assert result.exit_code == 0, result.output
+    reports = (tmp_path / "out" / "measurereports.ndjson").read_text().splitlines()
+    assert len(reports) == pd.read_parquet(tmp_path / "out" / "patient_results.parquet").patient_id.nunique() > 0
+    wrong = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS122", "--data", str(run / "store.duckdb"), "--period", PERIOD,
+                                     "--out", str(tmp_path / "o2"), "--format", "measurereport", "--reports-for", "some"])
+    assert wrong.exit_code == 2 and "--reports-for some: not a choice" in " ".join(wrong.output.split())

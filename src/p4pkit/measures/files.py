@@ -33,6 +33,7 @@ OUTPUTS = (
     "measurereports_summary.ndjson",
 )
 FORMATS = ("parquet", "measurereport")
+REPORTS_FOR = ("all", "initial-population")  # which patients get individual MeasureReports
 
 
 def run_measure_files(
@@ -46,13 +47,15 @@ def run_measure_files(
     on_progress: Progress = quiet,
     entities: str | Path | None = None,
     format: str = "parquet",
+    reports_for: str = "all",
 ) -> dict[str, pa.Table]:
     """Run measures over `data` and write `patient_results.parquet` and `summary.parquet` (per
     measure and group) into `out`, and with `entities` (an attribution file) `summary_by_entity.parquet`
     (per measure, group and entity). With `format="measurereport"` also `measurereports.ndjson`: an
     individual MeasureReport per patient of the data and measure (all counts 0 for a patient in
-    no initial population), and with `entities` `measurereports_summary.ndjson` (one per measure
-    and entity). Returns the tables.
+    no initial population; `reports_for="initial-population"` leaves those out: a report is about
+    1.2 KB, so a million patients and 13 measures make some 15 GB), and with `entities`
+    `measurereports_summary.ndjson` (one per measure and entity). Returns the tables.
 
     The files of `OUTPUTS` in `out` are replaced as a set when everything is written, so `out`
     never holds half a run or an earlier run's file beside this one's. Measure ids, the period, the
@@ -60,13 +63,16 @@ def run_measure_files(
     `on_progress` as `run_measures`."""
     if format not in FORMATS:
         raise UserError(f"--format {format}: not a format", hint=f"Use one of: {', '.join(FORMATS)}.")
+    if reports_for not in REPORTS_FOR:
+        raise UserError(f"--reports-for {reports_for}: not a choice", hint=f"Use one of: {', '.join(REPORTS_FOR)}.")
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
     attributed = read_attribution(entities) if entities is not None else None
     with publishing(out, OUTPUTS) as scratch:
         with open_data(data, engine, spark_url) as store:
             results = run_measures(store, measures, period, valueset_dir, on_progress)
-            patients = store.backend.to_pyarrow(store.table("patients").select("patient_id"))["patient_id"].to_pylist() if format == "measurereport" else []
+            everyone = format == "measurereport" and reports_for == "all"
+            patients = store.backend.to_pyarrow(store.table("patients").select("patient_id"))["patient_id"].to_pylist() if everyone else []
         tables = {"patient_results": results, "summary": summarise(results)}
         if attributed is not None:
             tables["summary_by_entity"] = summarise(with_entities(results, attributed), by=["entity_id", "entity_type"])
