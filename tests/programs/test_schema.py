@@ -253,3 +253,16 @@ def test_social_risk_off_may_be_written_unquoted(tmp_path):
     path = tmp_path / "program.yaml"
     path.write_text(QOF.replace(HYP, HYP + "\n    social_risk: {adjustment: off}"))
     assert load_program(path).measures[1].social_risk.adjustment == "off"
+
+
+@pytest.mark.parametrize(("name", "model"), [("mssp", "shared_savings"), ("ny-vbp-level3", "capitation")])
+def test_quality_gate_models_refuse_payment_floors(tmp_path, name, model):
+    """Shared savings and capitation judge one quality score per entity: an entity with every measure
+    below the floors would have none and fail the gate (standard not met, withhold kept), which is
+    paying on noise again, so the floors are refused until a rule for such entities is decided."""
+    text = (ROOT / "programs" / f"{name}.yaml").read_text().replace("\npayment:\n", "\npayment:\n  min_denominator: 30\n", 1)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as caught:
+        load_program(path)
+    assert any(f"payment floors are not applied by the {model} model" in p.reason for p in caught.value.problems)

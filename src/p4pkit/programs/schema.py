@@ -470,6 +470,21 @@ class Payment(Section):
         return self
 
 
+# Scoring models that refuse payment floors, and why.
+NO_PAYMENT_FLOORS = {
+    "hrrp": "HRRP counts a condition from scoring.min_cases index stays and shrinks its ratio in the hierarchical model; "
+            "set scoring.min_cases instead",
+    "never_events": "never_events pays on listed events, not on measures",
+    # Both judge one quality score per entity; with every measure below the floors an entity would have
+    # none and fail the quality gate (shared savings: standard not met; capitation: withhold kept),
+    # which is paying on noise again. Until a rule for an unscorable entity is decided, refuse.
+    "shared_savings": "its quality gate needs a quality score, and an entity whose every measure is below the floors "
+                      "would fail it (standard not met) instead of being left out; use publication floors",
+    "capitation": "its withhold is returned on a quality score, and an entity whose every measure is below the floors "
+                  "would keep losing it instead of being left out; use publication floors",
+}
+
+
 class Review(Section):
     """Days clinicians get to review and dispute results (VMS: before payment and before publication)."""
 
@@ -612,9 +627,8 @@ class Program(Section):
             if len(socials) > 1:
                 problems.append((("scoring", "conditions"), "HRRP places each hospital in one peer group: give every condition "
                                                             "measure the same social_risk"))
-        if self.payment.has_floors and model in ("hrrp", "never_events"):
-            reason = ("HRRP counts a condition from scoring.min_cases index stays and shrinks its ratio in the hierarchical model; "
-                      "set scoring.min_cases instead" if model == "hrrp" else "never_events pays on listed events, not on measures")
+        if self.payment.has_floors and model in NO_PAYMENT_FLOORS:
+            reason = NO_PAYMENT_FLOORS[model]
             for name in ("min_denominator", "min_reliability"):
                 if getattr(self.payment, name) is not None:
                     problems.append((("payment", name), f"payment floors are not applied by the {model} model: {reason}"))

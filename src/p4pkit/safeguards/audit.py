@@ -41,7 +41,7 @@ from p4pkit.errors import UserError
 from p4pkit.measures import Period
 from p4pkit.programs.ledger import PENALTY_KINDS, Ledger
 from p4pkit.programs.loader import load_program
-from p4pkit.programs.schema import Program
+from p4pkit.programs.schema import NO_PAYMENT_FLOORS, Program
 from p4pkit.safeguards.equity import CONCENTRATION_WARN, EquityResult, equity_of_run
 from p4pkit.safeguards.unmeasured import UnmeasuredCare, period_rates, results_over_periods, unmeasured_care
 
@@ -191,8 +191,7 @@ def _minimum_reliability(p: Program) -> Verdict:
     every model that scores measures) and publication or ranking (`publication.min_reliability`)."""
     weak, fixes = [], []
     pays = p.payment.kind != "none" and (p.payment.upside or p.payment.downside)
-    own = {"hrrp": "the ERR is shrunk by its hierarchical model and counts from scoring.min_cases",
-           "never_events": "payments follow listed events, not measure scores"}.get(p.scoring.model)
+    own = NO_PAYMENT_FLOORS.get(p.scoring.model)  # models that refuse payment floors, and why
     payment_floor = p.payment.min_reliability
     if pays and own is None:
         if payment_floor is None:
