@@ -69,3 +69,12 @@ def test_an_out_that_is_a_file_or_holds_a_folder_of_an_output_name_is_refused_be
     (tmp_path / "out" / "a.parquet").mkdir(parents=True)
     with pytest.raises(UserError, match="holds a folder named a.parquet"), publishing(tmp_path / "out", ["a.parquet"]):
         pytest.fail("the block ran")
+
+
+def test_an_output_set_is_built_inside_its_folder_and_a_folder_made_for_a_failed_run_is_removed(tmp_path):
+    with publishing(tmp_path / "out", ["a.parquet"]) as scratch:
+        assert scratch.parent == tmp_path / "out"  # renames stay on out's file system, wherever it is mounted
+        (scratch / "a.parquet").write_text("new")
+    with pytest.raises(RuntimeError), publishing(tmp_path / "new", ["a.parquet"]):
+        raise RuntimeError("the run failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and [p.name for p in (tmp_path / "out").iterdir()] == ["a.parquet"]

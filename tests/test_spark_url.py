@@ -34,6 +34,12 @@ def test_a_url_that_is_not_sc_is_refused(url):
         check_connect_url(url)
 
 
+@pytest.mark.parametrize("url", ["sc://localhost:99999", "sc://[::1]:15002", "sc://:15002", "sc://host:port"])
+def test_a_malformed_host_or_port_is_named_as_such(url):
+    with pytest.raises(UserError, match="not a Spark Connect URL"):
+        check_connect_url(url)
+
+
 def test_a_listening_server_passes_and_no_url_means_nothing_to_check(monkeypatch):
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
     check_connect_url(None)

@@ -1,6 +1,8 @@
 """Files written whole or not at all: a crash or an error leaves the old file (or none), never half
-of the new one. Every output file of a command is written this way, and every output folder is
-built in a scratch folder beside it (same file system, so moving it into place is a rename).
+of the new one. Every output file of a command is written this way; a run folder that must not
+exist yet is built in a scratch folder beside it and renamed into place (`scratch_folder`), and a
+set of files replacing an earlier set in a folder is written in a scratch folder inside it
+(`publishing`). Either way the last step is a rename within one file system.
 
 Scratch files and folders are made private (`mkstemp`, `mkdtemp`); what is put in place gets the
 permissions a plain `open` or `mkdir` would have given under the user's umask, so an output is as
@@ -19,6 +21,14 @@ from p4pkit.errors import UserError
 
 
 def _umask() -> int:
+    """The process's umask, read without setting it where Linux shows it (setting it, even back,
+    would leave other threads' files world-writable for a moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -52,10 +62,13 @@ def replacing(path: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def publishing(folder: str | Path, outputs: Iterable[str]) -> Iterator[Path]:
-    """A scratch folder to write a command's output set (the file names `outputs`) into. When the
-    block ends without error the set in `folder` is replaced: each file written moves in, and a
-    file of the set this run did not write is removed, so a rerun never leaves an earlier run's
-    file beside the new ones. On error `folder` is untouched. Other files in `folder` stay."""
+    """A scratch folder inside `folder` to write a command's output set (the file names `outputs`)
+    into. When the block ends without error the set in `folder` is replaced: each file written moves
+    in, and a file of the set this run did not write is removed, so a rerun never leaves an earlier
+    run's file beside the new ones. On error `folder` is as it was (and is removed again if this
+    call made it). Other files in `folder` stay. The scratch folder is inside `folder`, so the moves
+    are renames within one file system even when `folder` is a mount or a link elsewhere; they are
+    one rename per file, so only an interrupt between two of them could mix the sets."""
     folder, outputs = Path(folder), list(outputs)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"--out {folder} is a file", hint="Give a folder (it is created if missing).")
@@ -63,14 +76,22 @@ def publishing(folder: str | Path, outputs: Iterable[str]) -> Iterator[Path]:
         if (folder / name).is_dir():
             raise UserError(f"--out {folder} holds a folder named {name}, where this command writes a file",
                             hint="Move it away or choose another --out.")
-    scratch = scratch_folder(folder)
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=folder, prefix=".p4p-", suffix=".tmp"))
+    except OSError as error:
+        raise UserError(f"cannot write to --out {folder}: {error.strerror or error}", hint="Choose a folder you can write to.") from None
     try:
         yield scratch
-        folder.mkdir(parents=True, exist_ok=True)
         for name in outputs:
             if (scratch / name).exists():
                 os.replace(scratch / name, folder / name)
             else:
                 (folder / name).unlink(missing_ok=True)
-    finally:
+    except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)

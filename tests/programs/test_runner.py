@@ -178,3 +178,13 @@ def test_entity_measures_carry_rank_intervals_and_the_probability_of_the_worst_q
     assert ranked.groupby(["measure_id", "period"]).reliability.mean().gt(0.5).any()  # both kinds occur in this world
     unranked = measures[measures.rank_median.isna()]
     assert (unranked.performance_denominator.eq(0) | unranked.shrunk_rate.isna()).all()
+
+
+def test_three_entities_have_ranks_but_no_worst_quartile_to_be_in():
+    from p4pkit.programs.context import _add_shrinkage
+
+    summary = pd.DataFrame({"measure_id": "M", "group_index": 0, "period": "performance", "scoring": "proportion",
+                            "numerator": [10, 20, 30], "performance_denominator": [50, 50, 50]})
+    ranked = _add_shrinkage(summary, 30, None, {"M": True})
+    assert ranked.p_worst_quartile.isna().all() and ranked.rank_median.notna().all()
+    assert ranked.rank_median.tolist() == sorted(ranked.rank_median.tolist(), reverse=True)  # 30/50 ranks best

@@ -86,10 +86,13 @@ def check_connect_url(url: str | None = None, timeout: float = 10.0) -> None:
     if not address.startswith("sc://"):
         raise UserError(f"--spark-url {address}: a Spark Connect URL starts with sc://", hint="For example sc://spark.example.org:15002.")
     host, _, port = address[len("sc://"):].partition("/")[0].partition(":")
+    if not host or "[" in host or not (port or str(CONNECT_PORT)).isdigit() or not 0 < int(port or CONNECT_PORT) < 65536:
+        raise UserError(f"--spark-url {address}: not a Spark Connect URL (sc://host:port, a port from 1 to 65535)",
+                        hint="For example sc://spark.example.org:15002.")
     try:
         with socket.create_connection((host, int(port or CONNECT_PORT)), timeout=timeout):
             pass
-    except (OSError, ValueError) as error:
+    except OSError as error:
         raise UserError(
             f"cannot reach the Spark Connect server at {address}: {error}",
             hint="Check the address (--spark-url or SPARK_REMOTE) and that the server is running (sbin/start-connect-server.sh).",

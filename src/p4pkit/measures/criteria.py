@@ -2,7 +2,7 @@
 
 A criterion has two views, both Ibis tables any backend runs:
 
-- `members(ctx)`: the patients who meet it, one `patient_id` per row. Population flags need only
+- `members(ctx)`: the patients who meet it (`patient_id`; a leaf's may repeat). Population flags need only
   this, so `and`/`or`/`not` are set operations on patient sets (semi joins, distinct unions, anti
   joins) and never copy their parts' event rows.
 - `evidence_for(ctx, patients)`: rows (patient_id, event_id, event_date), the events that show the

@@ -149,7 +149,9 @@ def _add_shrinkage(
         ranked = rows[eligible > 0]
         ranks = rank_uncertainty(ranked.numerator.to_numpy(float), ranked.performance_denominator.to_numpy(float),
                                  higher_is_better.get(measure_id, True), prior=fitted.prior)
-        for column, values in zip(RANK_COLUMNS, (ranks.median_rank, ranks.rank_lower, ranks.rank_upper, ranks.prob_worst_quartile)):
+        # Fewer than four ranked entities have no worst quartile: no probability of being in it.
+        worst = ranks.prob_worst_quartile if len(ranked) >= 4 else np.full(len(ranked), np.nan)
+        for column, values in zip(RANK_COLUMNS, (ranks.median_rank, ranks.rank_lower, ranks.rank_upper, worst)):
             summary.loc[ranked.index, column] = values
     reliability = summary.reliability.fillna(1.0).to_numpy()
     summary["publishable"] = meets_publication_rules(

@@ -54,7 +54,7 @@ def _results(ctx: RunContext, period: str) -> pd.DataFrame:
         rows = scored_counts(ctx, measure, period)
         parts.append(pd.DataFrame({
             "entity_id": rows.entity_id, "measure_id": measure.id, "submission_method": SUBMISSION,
-            "numerator": rows.scored_numerator.where(rows.adjusted, rows.numerator).astype(float if rows.adjusted.any() else int),
+            "numerator": rows.scored_numerator.astype(float if rows.adjusted.any() else int),
             "denominator": rows.performance_denominator.astype(int),
             "reported": rows.denominator.astype(int), "eligible": rows.denominator.astype(int), "adjusted": rows.adjusted,
         }))

@@ -57,7 +57,7 @@ def _achievement_inputs(ctx: RunContext, period: str) -> pd.DataFrame:
                 {
                     "practice_id": summary.entity_id,
                     "indicator_code": measure.id,
-                    "numerator": achieved.where(summary.adjusted, achieved.round()).astype(float),
+                    "numerator": achieved.astype(float),
                     "eligible": summary.denominator.astype(int),
                     "pcas": pcas.astype(int),
                     "register": summary.initial_population.astype(int),
