@@ -155,3 +155,6 @@ def test_reports_can_be_limited_to_patients_in_an_initial_population(run, tmp_pa
     wrong = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS122", "--data", str(run / "store.duckdb"), "--period", PERIOD,
                                      "--out", str(tmp_path / "o2"), "--format", "measurereport", "--reports-for", "some"])
     assert wrong.exit_code == 2 and "--reports-for some: not a choice" in " ".join(wrong.output.split())
+    alone = CliRunner().invoke(app, ["measure", "run", "--measures", "CMS122", "--data", str(run / "store.duckdb"), "--period", PERIOD,
+                                     "--out", str(tmp_path / "o3"), "--reports-for", "initial-population"])
+    assert alone.exit_code == 2 and "Add --format measurereport" in " ".join(alone.output.split()) and not (tmp_path / "o3").exists()

@@ -115,3 +115,11 @@ def test_clinician_ids_are_valid_npis():
     """NPI check digit: Luhn over '80840' + the first nine digits (CMS NPI standard); 1234567893 is CMS's example."""
     assert npi_like(np.array([23456789])).to_pylist() == ["1234567893"]
     assert npi_like(np.array([0, 1])).to_pylist() == ["1000000004", "1000000012"]
+
+
+def test_a_numpy_whole_number_is_a_seed():
+    import numpy as np
+
+    from p4pkit.synth import check_seed
+
+    check_seed(np.int64(3))

@@ -65,6 +65,8 @@ def run_measure_files(
         raise UserError(f"--format {format}: not a format", hint=f"Use one of: {', '.join(FORMATS)}.")
     if reports_for not in REPORTS_FOR:
         raise UserError(f"--reports-for {reports_for}: not a choice", hint=f"Use one of: {', '.join(REPORTS_FOR)}.")
+    if reports_for != "all" and format != "measurereport":
+        raise UserError(f"--reports-for {reports_for} chooses who gets MeasureReports", hint="Add --format measurereport.")
     measures = resolve_measures(measure_ids)
     period = Period.parse(period) if isinstance(period, str) else period
     attributed = read_attribution(entities) if entities is not None else None

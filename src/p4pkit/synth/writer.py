@@ -12,6 +12,7 @@ import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def _write_table(table: pa.Table, path: Path, name: str) -> int:
 def check_seed(seed: int) -> None:
     """A world's seed seeds numpy's generator, which takes whole numbers from 0 up only: anything
     else is the user's mistake, said before any work starts."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise UserError(f"--seed {seed}: a seed is a whole number, 0 or more", hint="for example --seed 1")
 
 
