@@ -105,3 +105,12 @@ def test_peer_groups_refuse_a_missing_share():
 def test_peer_groups_need_a_whole_number_of_groups(groups):
     with pytest.raises(ValueError, match="groups must be a whole number, 1 or more"):
         peer_groups(np.array([0.1, 0.2, 0.3]), groups)
+
+
+def test_garwood_limits_match_the_published_table():
+    """Exact 95% Poisson limits (Garwood 1936; e.g. Ulm, Am J Epidemiol 1990 table): 0 -> 0 to 3.689,
+    10 -> 4.795 to 18.39; one home for O/E intervals and peer comparison's adjusted intervals."""
+    from p4pkit.risk.outcome import garwood_limits
+
+    lower, upper = garwood_limits([0, 10])
+    assert lower == pytest.approx([0.0, 4.795], abs=1e-3) and upper == pytest.approx([3.689, 18.39], abs=1e-2)

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from p4pkit.errors import Problem, UserError
 from p4pkit.measures.summary import wilson_interval
 from p4pkit.programs.tables import require_columns
+from p4pkit.risk.outcome import garwood_limits
 
 PEER_PERCENTILES = (25, 50, 75, 90)
 
@@ -55,12 +55,8 @@ def compare(rates: pd.DataFrame, *, reference_rate: float | None = None, signifi
 
 def adjusted_interval(observed: pd.Series, expected: pd.Series, overall_rate: float, significance_level: float = 0.05) -> tuple[pd.Series, pd.Series]:
     """The interval of a risk-adjusted rate O/E × overall rate: Garwood's exact Poisson limits of the
-    observed count (chi-square quantiles of 2O at alpha/2 and 2O + 2 at 1 - alpha/2, halved; 0 below
-    when O = 0) divided by the expected count, times the overall rate."""
-    tail = significance_level / 2
-    o = observed.to_numpy(float)
-    lower = np.where(o > 0, stats.chi2.ppf(tail, 2 * np.maximum(o, 1e-12)) / 2, 0.0)
-    upper = stats.chi2.ppf(1 - tail, 2 * (o + 1)) / 2
+    observed count (`risk.outcome.garwood_limits`) divided by the expected count, times the overall rate."""
+    lower, upper = garwood_limits(observed, 1 - significance_level)
     scale = overall_rate / expected.to_numpy(float)
     return pd.Series(lower * scale, index=observed.index), pd.Series(upper * scale, index=observed.index)
 

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from numpy.typing import ArrayLike
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
 FAMILIES = {
@@ -73,6 +74,16 @@ def expected_values(frame: pd.DataFrame, outcome: str, covariates: Sequence[str]
     return np.asarray(model.fit().predict(design))
 
 
+def garwood_limits(observed: ArrayLike, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Garwood's exact Poisson limits of observed counts (Biometrika 1936): chi-square quantiles of
+    2O at (1 - level)/2 and of 2O + 2 at (1 + level)/2, halved; 0 below when O = 0. Divided by the
+    expected count they are the usual interval of a standardised ratio O/E."""
+    observed = np.asarray(observed, float)
+    tail = (1 - level) / 2
+    lower = np.where(observed > 0, stats.chi2.ppf(tail, 2 * np.maximum(observed, 1e-12)) / 2, 0.0)
+    return lower, stats.chi2.ppf(1 - tail, 2 * (observed + 1)) / 2
+
+
 def observed_expected(
     frame: pd.DataFrame, entity: str, outcome: str, expected: np.ndarray | pd.Series, level: float = 0.95
 ) -> pd.DataFrame:
@@ -84,10 +95,7 @@ def observed_expected(
     data = pd.DataFrame({entity: frame[entity].to_numpy(), "observed": frame[outcome].to_numpy(float), "expected": np.asarray(expected, float)})
     table = data.groupby(entity, sort=True).agg(n=("observed", "size"), observed=("observed", "sum"), expected=("expected", "sum"))
     overall_rate = data["observed"].sum() / len(data)
-    tail = (1 - level) / 2
-    obs = table["observed"].to_numpy()
-    lower_count = np.where(obs > 0, stats.chi2.ppf(tail, 2 * obs) / 2, 0.0)
-    upper_count = stats.chi2.ppf(1 - tail, 2 * (obs + 1)) / 2
+    lower_count, upper_count = garwood_limits(table["observed"], level)
     table["oe_ratio"] = table["observed"] / table["expected"]
     table["oe_lower"] = lower_count / table["expected"]
     table["oe_upper"] = upper_count / table["expected"]
