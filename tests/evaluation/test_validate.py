@@ -237,7 +237,10 @@ def test_the_largest_list_size_the_generator_honours_is_accepted(monkeypatch):
     assert refused.value.hint.startswith("Use --mean-list-size 250 or less with 5,000 patients")
     validity_report(5_000, [1], mean_list_size=250)
     assert calls == [("world", 5_000, 1, 250)]
-    assert validate.practices_built(5_000, 250) == 20 and validate.practices_built(500_000, 2_500) == 200
+    from p4pkit.synth.params import Params
+
+    world = lambda patients, size: Params(n_patients=patients, seed=0, mean_list_size=size).practices  # noqa: E731
+    assert world(5_000, 250) == 20 and world(5_000, 260) == 20 and world(500_000, 2_500) == 200
 
 
 def test_a_report_path_that_is_a_folder_or_under_a_file_is_a_user_error(tmp_path, report):

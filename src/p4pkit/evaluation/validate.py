@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from p4pkit.atomic import replacing
 from p4pkit.attribution import attribute
 from p4pkit.errors import UserError
 from p4pkit.evaluation.did import difference_in_differences, event_study
@@ -368,12 +369,6 @@ def _whole_number(value: object, least: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, Integral) and value >= least
 
 
-def practices_built(patients: int, mean_list_size: int) -> int:
-    """The number of practices the generator builds (`synth.world.build_world`): patients / list
-    size, rounded, but never fewer than its `min_practices`."""
-    return max(Params.min_practices, round(patients / mean_list_size))
-
-
 def _check_world(patients: int, mean_list_size: int, jobs: int) -> None:
     """Refuse, before any work, a list size or job count the report cannot honour."""
     if not _whole_number(jobs, 1):
@@ -383,8 +378,8 @@ def _check_world(patients: int, mean_list_size: int, jobs: int) -> None:
         raise UserError(f"--mean-list-size {mean_list_size}: the mean number of patients per practice is a whole number, 1 or more",
                         hint=f"The default is {MEAN_LIST_SIZE:,}.")
     asked = round(patients / mean_list_size)
-    if asked < Params.min_practices:
-        built = practices_built(patients, mean_list_size)
+    built = Params(n_patients=patients, seed=0, mean_list_size=mean_list_size).practices
+    if built != asked:
         raise UserError(
             f"--mean-list-size {mean_list_size:,} with {patients:,} patients would make {asked} practice(s); the generator keeps "
             f"at least {Params.min_practices}, so it would build {built} practices of {patients / built:,.0f} patients on average, "
@@ -397,7 +392,7 @@ def _notes(quality_by_seed: pd.DataFrame, detection: pd.DataFrame) -> list[str]:
     """Why figures or targets are missing (null) from the report."""
     notes = []
     missing = quality_by_seed[quality_by_seed["spearman"].isna()]
-    if not missing.empty and "spearman_practices" in missing:
+    if not missing.empty:
         counts = quality_by_seed.groupby("seed", sort=False)["spearman_practices"].max()
         measures = ", ".join(dict.fromkeys(missing["measure"]))
         notes.append(
@@ -522,11 +517,6 @@ def check_report_path(out: str | Path) -> Path:
 def write_report(report: dict, out: str | Path) -> Path:
     """Write the JSON report to `out` through a temporary file, so a failed write leaves nothing."""
     out = check_report_path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = out.with_name(f".{out.name}.tmp")
-    try:
+    with replacing(out) as scratch:
         scratch.write_text(report_json(report) + "\n")
-        os.replace(scratch, out)
-    finally:
-        scratch.unlink(missing_ok=True)
     return out

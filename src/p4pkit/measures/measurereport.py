@@ -11,6 +11,7 @@ Population codes: http://terminology.hl7.org/CodeSystem/measure-population.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -136,7 +137,7 @@ def individual_reports(
     report anyway (all counts 0) for every measure in the results or in `shapes`. `period` is
     required only when the results table is empty.
     """
-    subjects = set(subjects)
+    subjects = sorted(set(subjects))
     measure_ids = sorted(set(results["measure_id"].to_pylist()) | set(shapes or ()))
     if period is None and results.num_rows:
         period = (results["period_start"][0].as_py(), results["period_end"][0].as_py())
@@ -148,7 +149,9 @@ def individual_reports(
         for row in results.filter(pc.equal(results["measure_id"], measure_id)).select(columns).to_pylist():
             counts[row["patient_id"]][row["group_index"]] = {code: row[column] for code, column in POPULATION_COLUMNS.items()}
         shape = _shape(measure_id, shapes)
-        for patient in sorted(counts.keys() | subjects):
+        # Subjects are sorted once; only the few results outside them are merged in per measure.
+        extra = sorted(counts.keys() - set(subjects)) if subjects else sorted(counts)
+        for patient in heapq.merge(subjects, extra):
             report = _report(shape, "individual", period, counts.get(patient, {}))
             report["subject"] = {"reference": f"Patient/{patient}"}
             yield report

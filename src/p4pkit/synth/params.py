@@ -72,6 +72,12 @@ class Params:
                 out[key] = list(value)
         return out
 
+    @property
+    def practices(self) -> int:
+        """How many practices the world has: patients / mean list size, rounded, never fewer than
+        `min_practices` (so a world's list size may be smaller than asked)."""
+        return max(self.min_practices, round(self.n_patients / self.mean_list_size))
+
 
 def rng_for(params: Params, *stage: int) -> np.random.Generator:
     """An independent random stream per (seed, stage, chunk): the same seed always gives the same world."""

@@ -79,7 +79,7 @@ def build_world(params: Params) -> World:
     """Practices (grouped into ACOs), hospitals, specialist groups, payers and their clinicians."""
     rng = rng_for(params, 1)
     n = params.n_patients
-    n_prac = max(params.min_practices, round(n / params.mean_list_size))
+    n_prac = params.practices
     n_hosp = max(3, round(n / params.patients_per_hospital))
     n_aco = max(2, round(n_prac / params.practices_per_aco))
 

@@ -47,11 +47,10 @@ from p4pkit.programs.bindings import ModelOutput, scores_frame
 from p4pkit.programs.bindings.stays import payments_by_hospital, stays
 from p4pkit.programs.context import RunContext
 from p4pkit.programs.money import to_decimal
-from p4pkit.programs.schema import HRRP_COHORT_MEASURES, Measure
+from p4pkit.programs.schema import Measure
 from p4pkit.risk.features import patient_features, with_hcc
 from p4pkit.risk.outcome import predicted_expected
 
-COHORT_MEASURES = HRRP_COHORT_MEASURES
 ADULT_AGE = 18
 
 
