@@ -90,18 +90,21 @@ class CompileContext:
             raise UserError(f"the store has no '{name}' table", hint="Load canonical tables first (p4p load).")
         return self._store.table(name)
 
-    def cached(self, criterion: Criterion | Observation, build: Callable[[], ibis.Table]) -> ibis.Table:
-        """One sub-expression per building block. On Spark each block is also materialised
-        (`Store.materialise`): Spark inlines every use of a block into one plan tree, and planning the
-        inlined tree of a single eCQM took minutes; over cached blocks it takes seconds."""
+    def cached(self, criterion: object, build: Callable[[], ibis.Table]) -> ibis.Table:
+        """One sub-expression per building block (criterion, observation or other frozen key),
+        computed once (`computed_once`)."""
         if criterion not in self._cache:
-            built = build()
-            if self._store.engine == "spark":
-                built = self._store.materialise(built)
-            elif self._materialise:
-                built = self._materialised(built)
-            self._cache[criterion] = built
+            self._cache[criterion] = self.computed_once(build())
         return self._cache[criterion]
+
+    def computed_once(self, table: ibis.Table) -> ibis.Table:
+        """`table` as a relation later queries read without recomputing it. On Spark always
+        (`Store.materialise`): Spark inlines every use of an expression into one plan tree, and
+        planning the inlined tree of a single eCQM took minutes; over materialised blocks it takes
+        seconds. On DuckDB with `materialise=True` (a temporary table), else the expression itself."""
+        if self._store.engine == "spark":
+            return self._store.materialise(table)
+        return self._materialised(table) if self._materialise else table
 
     def reused(self, key: object, build: Callable[[], ibis.Table]) -> ibis.Table:
         """The same expression for an equal source or timed source, built once per context
@@ -164,7 +167,7 @@ def _group_results(measure: Measure, index: int, group: Group, ctx: CompileConte
         )
     )
     # The flags are read once per role below and again for the output: computed once.
-    flags = ctx.cached((measure.id, index, "flags"), lambda computed=flags: computed)
+    flags = ctx.computed_once(flags)
     roles = [("initial_population", group.initial_population), ("numerator", group.numerator)]
     roles += [("exclusion", r.criterion) for r in group.exclusions] + [("exception", r.criterion) for r in group.exceptions]
     found = []
