@@ -177,7 +177,8 @@ def test_entity_measures_carry_rank_intervals_and_the_probability_of_the_worst_q
             assert rows.p_worst_quartile.between(0.2, 0.3).all()
     assert ranked.groupby(["measure_id", "period"]).reliability.mean().gt(0.5).any()  # both kinds occur in this world
     unranked = measures[measures.rank_median.isna()]
-    assert (unranked.performance_denominator.eq(0) | unranked.shrunk_rate.isna()).all()
+    assert (unranked.period.eq("baseline") | unranked.performance_denominator.eq(0) | unranked.shrunk_rate.isna()).all()
+    assert set(ranked.period) == {"performance"}  # ranks decide payment, which only the performance period does
 
 
 def test_three_entities_have_ranks_but_no_worst_quartile_to_be_in():

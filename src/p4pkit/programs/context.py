@@ -130,14 +130,14 @@ def _add_shrinkage(
     publishable on the denominator floor alone. Ranks (1 = best, in the measure's direction) come
     from posterior draws of the true rates (`risk.shrinkage.rank_uncertainty`): the median rank, its
     95% interval and the probability that the entity truly belongs in the worst quartile, the
-    question a penalty on the worst quarter turns on (issue #5); entities with no eligible patient
-    are not ranked.
+    question a penalty on the worst quarter turns on (issue #5), in the performance period only;
+    entities with no eligible patient are not ranked.
     """
     summary = summary.copy()
     for column in ("shrunk_rate", "shrunk_lower", "shrunk_upper", "reliability", *RANK_COLUMNS):
         summary[column] = np.nan
     keys = ["measure_id", "group_index", "period"]
-    for (measure_id, _, _), rows in summary[summary.scoring == "proportion"].groupby(keys):
+    for (measure_id, _, period), rows in summary[summary.scoring == "proportion"].groupby(keys):
         eligible = rows.performance_denominator.to_numpy(float)
         if (eligible > 0).sum() < 2:
             continue
@@ -146,6 +146,8 @@ def _add_shrinkage(
         summary.loc[rows.index, "shrunk_lower"] = fitted.lower
         summary.loc[rows.index, "shrunk_upper"] = fitted.upper
         summary.loc[rows.index, "reliability"] = fitted.reliability
+        if period != "performance":  # ranks answer who is paid or penalised, which only the performance period decides
+            continue
         ranked = rows[eligible > 0]
         ranks = rank_uncertainty(ranked.numerator.to_numpy(float), ranked.performance_denominator.to_numpy(float),
                                  higher_is_better.get(measure_id, True), prior=fitted.prior)
