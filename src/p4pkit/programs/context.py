@@ -168,7 +168,7 @@ def _payment_floors(program: Program, cases: object, reliability: object) -> np.
     return meets_publication_rules(np.asarray(cases), reliability, payment.min_denominator or 0, payment.min_reliability or 0.0)
 
 
-def _check_peer_groups(groups: int, entities: int, where: str) -> None:
+def check_peer_groups(groups: int, entities: int, where: str) -> None:
     """Refuse more social-risk peer groups than entities: some groups would be empty and every entity its own peer."""
     if groups > entities:
         raise UserError(
@@ -213,7 +213,7 @@ def _risk_adjust(program: Program, store: Store, periods: dict[str, Period], res
             where = (summary.measure_id == measure.id) & (summary.period == name) & (summary.group_index == 0)
             if social.adjustment == "peer_grouping":
                 people = attribution[name].select(["patient_id", "entity_id"]).to_pandas().dropna()
-                _check_peer_groups(social.peer_groups, people.entity_id.nunique(), f"measure {measure.id} ({name} period)")
+                check_peer_groups(social.peer_groups, people.entity_id.nunique(), f"measure {measure.id} ({name} period)")
                 groups = social_risk_peer_groups(people, features[name], social.peer_groups).set_index("entity_id")
                 entities = summary.loc[where, "entity_id"]
                 summary.loc[where, "peer_group"] = entities.map(groups.peer_group).astype("Int64").to_numpy()

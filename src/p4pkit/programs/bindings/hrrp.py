@@ -39,13 +39,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from p4pkit.errors import UserError
 from p4pkit.measures.library.readmission_30day import index_stays
 from p4pkit.measures.runner import CompileContext
 from p4pkit.programs import hrrp as model
 from p4pkit.programs.bindings import ModelOutput, scores_frame
 from p4pkit.programs.bindings.stays import payments_by_hospital, stays
-from p4pkit.programs.context import RunContext
+from p4pkit.programs.context import RunContext, check_peer_groups
 from p4pkit.programs.money import to_decimal
 from p4pkit.programs.schema import Measure
 from p4pkit.risk.features import patient_features, with_hcc
@@ -97,10 +96,7 @@ def bind(ctx: RunContext) -> ModelOutput:
     groups = social.peer_groups if social.adjustment == "peer_grouping" else 1
     risk = ctx.store.backend.to_pyarrow(ctx.store.table("patients").select("patient_id", "social_risk")).to_pandas()
     dual = all_stays.merge(risk, on="patient_id", how="left").assign(dual=lambda t: t.social_risk.fillna(False).astype(float))
-    if groups > len(payments):
-        raise UserError(f"HRRP: {groups} peer groups for {len(payments)} hospitals with stays",
-                        hint=f"Give social_risk.peer_groups at most {len(payments)}: with more groups every hospital is its own peer "
-                             "and none can be above its group's median.")
+    check_peer_groups(groups, len(payments), "HRRP hospitals with stays")
     hospitals = pd.DataFrame({"hospital_id": payments.index})
     hospitals["dual_proportion"] = hospitals.hospital_id.map(dual.groupby("hospital_id").dual.mean())
     hospitals["base_operating_payments"] = [float(payments[h]) for h in hospitals.hospital_id]
