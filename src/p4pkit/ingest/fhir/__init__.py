@@ -18,7 +18,6 @@ may identify a patient. Any problem means nothing is returned or loaded.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from p4pkit.atomic import replacing
 from p4pkit.errors import UserError
 from p4pkit.ingest.fhir import administrative, clinical
 from p4pkit.ingest.fhir.checks import date_problems
@@ -123,16 +123,13 @@ def load_fhir(path: str | Path, db_path: str | Path) -> dict[str, int]:
             store.replace_tables({name: _merged(store, name, t) for name, t in tables.items() if t.num_rows or not store.has_table(name)})
         return {name: table.num_rows for name, table in tables.items()}
     tables = read_fhir(path)
-    handle, scratch = tempfile.mkstemp(dir=db_path.parent, prefix=f".{db_path.name}.", suffix=".tmp")
-    os.close(handle)
-    os.unlink(scratch)  # DuckDB creates the file itself
-    try:
-        with Store(scratch) as store:
-            store.replace_tables(tables)
-        os.replace(scratch, db_path)
-    finally:
-        for leftover in (Path(scratch), Path(scratch + ".wal")):
-            leftover.unlink(missing_ok=True)
+    with replacing(db_path) as scratch:
+        scratch.unlink()  # DuckDB creates the file itself
+        try:
+            with Store(scratch) as store:
+                store.replace_tables(tables)
+        finally:
+            Path(f"{scratch}.wal").unlink(missing_ok=True)
     return {name: table.num_rows for name, table in tables.items()}
 
 
